@@ -1,0 +1,5 @@
+"""A Raspberry Pi at home on the LAN (group data: group_data/raspberrypi.py)."""
+
+raspberrypi = [
+    ("192.168.1.50", {"ssh_user": "pi", "ssh_key": "~/.ssh/id_ed25519"}),
+]

@@ -1,0 +1,61 @@
+"""Helpers several components share (components never import each other)."""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+
+from pyinfra.operations import pip, systemd
+
+from .python import PYTHON
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+# Where the TLS component leaves the certificate every public service serves.
+TLS_DIR = "/etc/pyinfra-jupyter/tls"
+TLS_CERT = f"{TLS_DIR}/fullchain.pem"
+TLS_KEY = f"{TLS_DIR}/privkey.pem"
+TLS_GROUP = "jupyter-tls"  # services that serve TLS are members; the key is 0640 root:jupyter-tls
+NETWORK_ENV = "/etc/pyinfra-jupyter/network.env"
+
+
+def template(component: str, name: str) -> str:
+    """Path of templates/<component>/<name>.j2."""
+    return str(TEMPLATES / component / f"{name}.j2")
+
+
+def text(content: str) -> StringIO:
+    """An in-memory file for files.put."""
+    return StringIO(content)
+
+
+def python_venv(label: str, path: str, packages: list[str], env: dict[str, str]) -> bool:
+    """Create a venv at `path` and install pinned `packages`; True if anything changed."""
+    venv = pip.venv(name=f"Create the {label} venv {path}", path=path, python=PYTHON)
+    installed = pip.packages(
+        name=f"Install {label} packages",
+        packages=packages,
+        virtualenv=path,
+        _env=env,
+    )
+    return bool(venv.will_change or installed.will_change)
+
+
+def service(
+    unit: str, *, changed: list, unit_changed: bool, enabled: bool = True, running: bool = True
+) -> None:
+    """Enable and start `unit`; restart it only when its config, code or unit changed.
+
+    `changed` holds operations (or booleans) whose change requires a restart.
+    """
+    systemd.daemon_reload(name="Reload systemd units", _if=lambda: unit_changed)
+    restart = any(op if isinstance(op, bool) else op.will_change for op in changed)
+    systemd.service(
+        name=f"{'Restart' if restart else 'Start'} and enable {unit}",
+        service=unit,
+        running=running,
+        enabled=enabled,
+        restarted=restart and running,
+    )
+
+

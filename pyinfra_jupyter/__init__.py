@@ -1,0 +1,1 @@
+"""Tooling around the deploy: the `pyinfra-jupyter` command, the lab, the demo."""

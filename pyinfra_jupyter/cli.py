@@ -1,0 +1,118 @@
+"""`pyinfra-jupyter`: check a site offline, print the spec's schema, run the lab.
+
+    pyinfra-jupyter check INVENTORY     validate every host's spec; no SSH, exit 0 / 1
+    pyinfra-jupyter schema [--markdown] the site spec's JSON Schema (or its reference table)
+    pyinfra-jupyter lab up [N] | down | status [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # `lab` owns its own options; hand over everything after it untouched.
+    if argv and argv[0] == "lab":
+        from .lab.cli import main as lab_main
+
+        return lab_main(argv[1:])
+
+    parser = argparse.ArgumentParser(prog="pyinfra-jupyter", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="validate the site spec of every host, offline")
+    check.add_argument("inventory", help="a pyinfra inventory file, e.g. inventory/vps.py")
+    schema = sub.add_parser("schema", help="print the site spec's JSON Schema")
+    schema.add_argument("--markdown", action="store_true", help="the README's reference table")
+    sub.add_parser("lab", help="disposable Debian hosts on this machine: up [N] | down | status")
+    args = parser.parse_args(argv)
+
+    if args.command == "schema":
+        from .reference import markdown_reference, site_schema
+
+        print(markdown_reference() if args.markdown else json.dumps(site_schema(), indent=2))
+        return 0
+    return check_inventory(args.inventory)
+
+
+def check_inventory(inventory: str, out=sys.stdout) -> int:
+    """Validate every host of an inventory like `pyinfra` would build it; print, return 0/1."""
+    from operations.spec import SpecError, build_spec
+
+    hosts = load_inventory_data(inventory)
+    if isinstance(hosts, str):
+        print(f"{inventory}: {hosts}", file=out)
+        return 1
+    if not hosts:
+        print(f"{inventory}: no hosts", file=out)
+        return 1
+    failed = 0
+    for name, data in hosts:
+        try:
+            spec = build_spec(data)
+        except SpecError as exc:
+            failed += 1
+            for problem in exc.problems:
+                print(f"{name}: {problem}", file=out)
+            continue
+        print(f"{name}: ok ({_summary(spec)})", file=out)
+    return 1 if failed else 0
+
+
+def _summary(spec) -> str:
+    ports = ", ".join(map(str, spec.public_ports()))
+    return f"mode {spec.mode}, tls {spec.tls.type}, public ports {ports}"
+
+
+def load_inventory_data(inventory: str) -> list[tuple[str, dict]] | str:
+    """(host name, merged data) for each host, or a one-line reason it could not be loaded.
+
+    Uses pyinfra's own inventory loader, so group data merges exactly as in a deploy:
+    group_data/ of the current directory and of the inventory's directory.
+    """
+    from pyinfra.api import State
+    from pyinfra.api.exceptions import PyinfraError
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
+    if not Path(inventory).is_file():
+        return "no such inventory file"
+    # pyinfra executes inventory and group-data files with a State in context.
+    state = State(check_for_changes=False)
+    state.cwd = str(Path.cwd())
+    try:
+        with ctx_state.use(state), _offline_connectors():
+            built = make_inventory(inventory, cwd=state.cwd)
+    except PyinfraError as exc:
+        return f"cannot load the inventory: {exc}"
+    except Exception as exc:  # an inventory is user code: say what broke, no traceback
+        return f"cannot load the inventory: {type(exc).__name__}: {exc}"
+    return [(host.name, host.data.dict()) for host in built]
+
+
+@contextmanager
+def _offline_connectors() -> Iterator[None]:
+    """Let `@vagrant/NAME` hosts load without running Vagrant (their data is all we need)."""
+    from pyinfra.connectors.vagrant import VagrantInventoryConnector as VagrantConnector
+
+    original = VagrantConnector.make_names_data
+
+    def names_data(name=None):
+        if not name:
+            raise ValueError("name each machine (@vagrant/NAME) so the check needs no Vagrant")
+        yield (f"@vagrant/{name}", {}, ["@vagrant"])
+
+    VagrantConnector.make_names_data = staticmethod(names_data)
+    try:
+        yield
+    finally:
+        VagrantConnector.make_names_data = original
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""`pyinfra-jupyter lab up [N] | down | status [--json]` with `--lab NAME`.
+
+Errors the lab can explain (LabError) print as one sentence and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .lab import Lab
+from .util import LabError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pyinfra-jupyter lab",
+        description="Disposable Debian 12 hosts (systemd-nspawn) for tests and demos.",
+    )
+    p.add_argument("--lab", metavar="NAME", help="lab name (default: $PJ_LAB or 'pj')")
+    sub = p.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="make sure N hosts are running (keeps existing ones)")
+    up.add_argument("count", nargs="?", type=int, default=1, metavar="N")
+    sub.add_parser("down", help="remove the lab: hosts, namespaces, processes, state")
+    st = sub.add_parser("status", help="show the lab's hosts")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    return p
+
+
+def _table(status: dict) -> str:
+    if not status.get("up"):
+        return f"lab {status['lab']}: not up (run `pyinfra-jupyter lab up`)"
+    lines = [
+        f"lab {status['lab']}: bridge {status['lab_address']} ({status['subnet']}) "
+        f"in netns {status['lab_netns']}, probe netns {status['probe_netns']}",
+        f"ssh: user {status['ssh_user']}, key {status['ssh_key']}",
+        f"proxy inside hosts: {status['proxy_url']}",
+        "",
+        f"{'NAME':<12} {'ADDRESS':<15} {'SSH':<17} {'NETNS':<14} {'PID':>8}  STATE",
+    ]
+    for h in status["hosts"]:
+        lines.append(
+            f"{h['name']:<12} {h['address']:<15} 127.0.0.1:{h['ssh_port']:<7} "
+            f"{h['netns']:<14} {h['pid']:>8}  {'running' if h['running'] else 'DEAD'}"
+        )
+    if status.get("services"):
+        lines += ["", "services: " + ", ".join(status["services"])]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        lab = Lab(args.lab, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+        if args.command == "up":
+            status = lab.up(args.count)
+            print(_table(status))
+        elif args.command == "down":
+            lab.down()
+            print(f"lab {lab.name} is down")
+        else:
+            status = lab.status()
+            print(json.dumps(status, indent=2) if args.json else _table(status))
+    except LabError as exc:
+        print(f"pyinfra-jupyter lab: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("pyinfra-jupyter lab: interrupted (run `lab down` to clean up)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

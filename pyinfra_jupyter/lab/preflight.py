@@ -1,0 +1,82 @@
+"""Checks that the machine can run a lab, installing missing Debian tools.
+
+Each failure becomes one LabError sentence; the CLI prints it and exits 1.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+
+from .util import LabError, file_lock, run, STATE_ROOT
+
+# command -> Debian package providing it, for the tools the lab drives.
+TOOLS = {
+    "debootstrap": "debootstrap",
+    "systemd-nspawn": "systemd-container",
+    "socat": "socat",
+    "tinyproxy": "tinyproxy",
+    "apt-cacher-ng": "apt-cacher-ng",
+    "ip": "iproute2",
+    "nsenter": "util-linux",
+    "ssh-keygen": "openssh-client",
+}
+# apt-cacher-ng lives in /usr/sbin, which may be missing from PATH.
+EXTRA_PATH = ("/usr/sbin", "/sbin")
+
+
+def _which(cmd: str) -> str | None:
+    return shutil.which(cmd) or shutil.which(cmd, path=os.pathsep.join(EXTRA_PATH))
+
+
+def check() -> None:
+    """Raise LabError unless this machine can host a lab; install tools on the way."""
+    if platform.system() != "Linux":
+        raise LabError("the lab needs Linux (it uses network namespaces and systemd-nspawn)")
+    if os.geteuid() != 0:
+        raise LabError("the lab needs root (namespaces, mounts and cgroups); run it with sudo")
+    with open("/proc/filesystems") as fh:
+        if "overlay" not in fh.read():
+            raise LabError("the kernel has no overlayfs (try `modprobe overlay`)")
+    if not os.path.isdir("/sys/fs/cgroup"):
+        raise LabError("no /sys/fs/cgroup: the lab needs cgroups to track host processes")
+    missing = sorted({pkg for cmd, pkg in TOOLS.items() if not _which(cmd)})
+    if missing:
+        _apt_install(missing)
+        still = sorted(cmd for cmd in TOOLS if not _which(cmd))
+        if still:
+            raise LabError(f"missing tools after installing packages: {', '.join(still)}")
+
+
+def _apt_install(packages: list[str]) -> None:
+    if not shutil.which("apt-get"):
+        raise LabError(
+            f"missing Debian packages {' '.join(packages)} and no apt-get to install them"
+        )
+    env_cmd = ["env", "DEBIAN_FRONTEND=noninteractive"]
+    # Serialise with other labs starting at the same moment: dpkg has its own
+    # lock, but a second apt-get would fail on it instead of waiting.
+    with file_lock(STATE_ROOT.parent / "apt.lock"):
+        # Without systemd as PID 1, postinst scripts would try to start the
+        # tinyproxy / apt-cacher-ng system services; the lab runs its own.
+        policy = "/usr/sbin/policy-rc.d"
+        created = not os.path.exists(policy)
+        if created:
+            with open(policy, "w") as fh:
+                fh.write("#!/bin/sh\nexit 101\n")
+            os.chmod(policy, 0o755)
+        try:
+            proc = run(
+                [*env_cmd, "apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
+                check=False,
+            )
+            if proc.returncode != 0:
+                run([*env_cmd, "apt-get", "update", "-q"], check=False)
+                run(
+                    [*env_cmd, "apt-get", "install", "-y", "-q", "--no-install-recommends",
+                     *packages]
+                )
+        finally:
+            if created:
+                os.unlink(policy)

@@ -1,0 +1,131 @@
+"""Package access for hosts that have no route out.
+
+Chain, for a request from inside a host to ``http://127.0.0.1:3128``::
+
+    host netns: socat TCP-LISTEN 127.0.0.1:3128 -> UNIX-CONNECT LAB/proxy.sock
+    machine:    socat UNIX-LISTEN LAB/proxy.sock -> TCP 127.0.0.1:<lab proxy port>
+    machine:    tinyproxy on 127.0.0.1:<lab proxy port> (one per lab)
+                  *.debian.org -> apt-cacher-ng on 127.0.0.1:3142 (shared by all labs)
+                  everything else (PyPI, npm over CONNECT) -> direct
+
+Unix sockets ignore network namespaces, which is what lets the proxy cross into
+a host's namespace while the machine's namespace only gains loopback listeners.
+apt-cacher-ng is shared because its cache must have one writer; it is what
+makes a second host's (or a second lab's) `apt-get install` fast, and unlike a
+bind-mounted /var/cache/apt/archives it does not make concurrent apt runs in
+different hosts collide on apt's lock.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from . import proc
+from .util import STATE_ROOT, LabError, cache_dir, pid_alive, wait_for
+
+ACNG_PORT = 3142
+ACNG_UNIT = "acng"
+# The shared cache service lives in its own pseudo-lab cgroup; a leading
+# underscore cannot clash with a lab name.
+SHARED_LAB = "_shared"
+
+
+def tinyproxy_conf(port: int, log: Path, pidfile: Path, upstream_acng: bool) -> str:
+    lines = [
+        f"Port {port}",
+        "Listen 127.0.0.1",
+        "Timeout 600",
+        "MaxClients 200",
+        "Allow 127.0.0.1",
+        f"LogFile \"{log}\"",
+        "LogLevel Warning",
+        f"PidFile \"{pidfile}\"",
+        "DisableViaHeader Yes",
+    ]
+    if upstream_acng:
+        # Only plain-HTTP Debian mirrors go through the apt cache.
+        lines.append(f'Upstream http 127.0.0.1:{ACNG_PORT} ".debian.org"')
+    return "\n".join(lines) + "\n"
+
+
+def start_lab_proxy(lab: str, state_dir: Path, port: int) -> dict[str, int]:
+    """Start this lab's tinyproxy and its unix-socket entrance; return their PIDs."""
+    acng = ensure_acng()
+    conf = state_dir / "tinyproxy.conf"
+    conf.write_text(
+        tinyproxy_conf(port, state_dir / "tinyproxy.log", state_dir / "tinyproxy.pid", acng)
+    )
+    tp = proc.spawn(lab, "proxy", ["tinyproxy", "-d", "-c", str(conf)],
+                    state_dir / "tinyproxy.out")
+    wait_for(lambda: _listening(port), 15, f"tinyproxy on 127.0.0.1:{port}")
+    sock = state_dir / "proxy.sock"
+    relay = proc.spawn(
+        lab, "proxy",
+        ["socat", f"UNIX-LISTEN:{sock},fork,unlink-early,mode=600", f"TCP:127.0.0.1:{port}"],
+        state_dir / "proxy-relay.log",
+    )
+    wait_for(sock.exists, 10, "the proxy socket")
+    return {"tinyproxy": tp, "proxy_relay": relay}
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _acng_pidfile() -> Path:
+    return STATE_ROOT / ".acng.pid"
+
+
+def ensure_acng() -> bool:
+    """Start the shared apt-cacher-ng unless running; False when it cannot run.
+
+    Callers hold the allocation lock, which serialises this with stop_acng_if_unused.
+    """
+    pidfile = _acng_pidfile()
+    try:
+        pid = int(pidfile.read_text())
+    except (OSError, ValueError):
+        pid = 0
+    if pid_alive(pid) and _listening(ACNG_PORT):
+        return True
+    if _listening(ACNG_PORT):
+        # Something else (a system apt-cacher-ng?) owns the port: use it as is.
+        return True
+    exe = "/usr/sbin/apt-cacher-ng"
+    if not os.path.exists(exe):
+        return False
+    base = cache_dir() / "apt-cacher-ng"
+    for sub in ("cache", "log", "run"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    argv = [
+        exe, "-c", "/etc/apt-cacher-ng", "ForeGround=1",
+        f"Port={ACNG_PORT}", "BindAddress=127.0.0.1",
+        f"CacheDir={base / 'cache'}", f"LogDir={base / 'log'}",
+        f"SocketPath={base / 'run' / 'socket'}", f"PidFile={base / 'run' / 'pid'}",
+        # Let CONNECT through for https mirrors (apt's https sources).
+        "PassThroughPattern=.*",
+        "ExThreshold=30",
+    ]
+    pid = proc.spawn(SHARED_LAB, ACNG_UNIT, argv, base / "log" / "stdout.log")
+    try:
+        wait_for(lambda: _listening(ACNG_PORT), 15, "apt-cacher-ng")
+    except LabError:
+        proc.kill_cgroup(SHARED_LAB, ACNG_UNIT)
+        return False
+    pidfile.write_text(str(pid))
+    return True
+
+
+def stop_acng_if_unused() -> None:
+    """Stop the shared apt-cacher-ng when no lab is left. Caller holds the allocation lock."""
+    if any(STATE_ROOT.glob("*/state.json")):
+        return
+    proc.kill_cgroup(SHARED_LAB)
+    try:
+        _acng_pidfile().unlink()
+    except FileNotFoundError:
+        pass
