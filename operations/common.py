@@ -17,6 +17,8 @@ TLS_CERT = f"{TLS_DIR}/fullchain.pem"
 TLS_KEY = f"{TLS_DIR}/privkey.pem"
 TLS_GROUP = "jupyter-tls"  # services that serve TLS are members; the key is 0640 root:jupyter-tls
 NETWORK_ENV = "/etc/pyinfra-jupyter/network.env"
+# CONFIGPROXY_AUTH_TOKEN=...: made once on the host (0600 root), read by the proxy and the hub.
+PROXY_TOKEN_ENV = "/etc/pyinfra-jupyter/proxy-auth.env"
 
 
 def template(component: str, name: str) -> str:

@@ -22,15 +22,22 @@ class Pins:
     chp: str  # configurable-http-proxy (npm)
     culler: str  # jupyterhub-idle-culler
     native_auth: str  # jupyterhub-nativeauthenticator
+    oauthenticator: str = "17.4.0"  # GitHub / Google / generic OAuth
+    ldap_auth: str = "2.0.2"  # jupyterhub-ldapauthenticator
+    systemdspawner: str = "1.0.2"  # jupyterhub-systemdspawner
 
 
 # Current releases for distros whose Python is 3.9+ (JupyterHub 5+ needs it).
 MODERN = Pins(
-    jupyterhub="5.4.3",
-    jupyterlab="4.4.10",
+    # Checked with `pip index versions` / `npm view` (hub helper): newest releases that
+    # install together on Python 3.11 (Debian 12). JupyterHub 6 and JupyterLab 4.6 need
+    # Python 3.10+: a distro with 3.9 (Debian 11) needs older pins.
+    jupyterhub="6.1.1",
+    jupyterlab="4.6.6",
     notebook="7.4.7",
+    # 4.6.3 is the newest 4.x; CHP 5.x needs Node >= 20, Debian 12 ships Node 18.
     chp="4.6.3",
-    culler="1.4.0",
+    culler="2.0.0",
     native_auth="1.3.0",
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AnyHttpUrl, Field, SecretStr
 
 from .base import Domain, Model
 
@@ -12,6 +12,9 @@ from .base import Domain, Model
 class _DdnsCommon(Model):
     interval_minutes: int = Field(5, ge=1, le=1440)
     ipv6: bool = Field(False, description="Also update the AAAA record.")
+    api_url: AnyHttpUrl | None = Field(
+        None, description="The provider's API base URL; default: the provider's own."
+    )
 
 
 class NoDdns(Model):

@@ -50,6 +50,11 @@ class FirewallSpec(Model):
         default_factory=lambda: [22],
         description="SSH ports always allowed, besides the one the deploy is connected on.",
     )
+    ssh_sources: list[Cidr] = Field(
+        default_factory=lambda: list(WORLD),
+        description="Networks SSH is allowed from (default: everywhere). A deploy connected "
+        "from outside these is refused before any rule is applied.",
+    )
     allow: list[AllowRule] = Field(default_factory=list)
     rollback_seconds: int = Field(
         60, ge=10, le=3600,

@@ -76,6 +76,9 @@ class NotebookSpec(Model):
         None, pattern=r"^\d+\.\d+\.\d+$",
         description="JupyterLab release; default: the pin for the host's distro.",
     )
+    notebook7: bool = Field(
+        False, description="Also install Notebook 7 (the classic document UI at /tree)."
+    )
     prefix: AbsPath = Field("/opt/jupyter", description="Where each instance's venv lives.")
     instances: list[NotebookInstance] = Field(default_factory=list)
 
