@@ -61,6 +61,8 @@ class NotebookInstances(FactBase[dict[str, "str | None"]]):
     instance is still found). The hash is None when the config is missing or has none.
     """
 
+    default = dict
+
     def command(self, config_root: str = CONFIG_ROOT, unit_dir: str = UNIT_DIR) -> str:
         # Output lines: "NAME HASH" or "NAME" (no hash). Names are slugs, hashes have no spaces.
         hash_re = _HASH_PREFIX.replace(".", r"\.") + r'"\(.*\)"$'
@@ -188,7 +190,8 @@ def check_command(spec: NotebookSpec, instance: NotebookInstance) -> str:
         ["runuser", "-u", instance.user, "--", python, "-c", CHECK_CONFIG, directory, CONFIG_NAME]
     )
     config = shlex.quote(f"{directory}/{CONFIG_NAME}")
-    return f"{check} || {{ mv -f {config} {config}.rejected; exit 1; }}"
+    # cd /: the user may not read root's working directory.
+    return f"cd / && {check} || {{ mv -f {config} {config}.rejected; exit 1; }}"
 
 
 # -- the deploy ------------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def deploy_proxy(spec: SiteSpec, platform: Platform) -> None:
         tls_min_flag=f"--tls-min-v{spec.tls.min_version}",
         entrypoint=f"{PREFIX}/lib/node_modules/configurable-http-proxy/bin/"
         "configurable-http-proxy",
-        user=USER,
+        service_user=USER,  # not `user`: files.template's own argument (file owner)
         tls_group=TLS_GROUP,
         tls_cert=TLS_CERT,
         tls_key=TLS_KEY,

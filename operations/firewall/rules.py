@@ -77,7 +77,7 @@ class Allow:
         return self.source in WORLD
 
     def __str__(self) -> str:
-        who = "anyone (IPv%d)" % self.family if self.world else self.source
+        who = f"anyone (IPv{self.family})" if self.world else self.source
         return f"allow {self.proto} {self.ports} from {who}"
 
 

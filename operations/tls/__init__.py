@@ -44,13 +44,15 @@ CONFIG = f"{TLS_DIR}/agent.json"
 WEBROOT = "/var/lib/pyinfra-jupyter/acme-challenge"
 HTTP_UNIT = "pyinfra-jupyter-http.service"
 RENEW_UNIT = "pyinfra-jupyter-tls-renew"
-# acme 5 is the current major (RFC 8555 + ARI); josepy 2 is what it needs; cryptography
-# pinned to a release with wheels for x86_64 and aarch64 so ARM hosts need no Rust toolchain.
-AGENT_PACKAGES = ["acme==5.9.0", "josepy==2.2.0", "cryptography==46.0.3"]
+# The set the agent's tests run against: acme 5 (RFC 8555 + ARI) needs josepy 2 and
+# cryptography >= 47; cryptography publishes x86_64 and aarch64 wheels, so no Rust on a Pi.
+AGENT_PACKAGES = ["acme==5.9.0", "josepy==2.2.0", "cryptography==50.0.2"]
 
-# Services that serve the certificate and must pick up a renewed one.
+# Services that serve the certificate and must pick up a renewed one. Unit *patterns*:
+# `systemctl try-restart` skips a pattern that matches no loaded unit (the first deploy
+# makes the certificate before the proxy exists), where a plain name would be an error.
 PUBLIC_SERVICES = {
-    "hub": ["configurable-http-proxy.service"],
+    "hub": ["configurable-http-proxy*.service"],
     "notebook": ["jupyter-notebook@*.service"],
 }
 
@@ -197,10 +199,13 @@ def deploy_tls(spec: SiteSpec, platform: Platform) -> None:
     changed.append(config.will_change)
 
     status = host.get_fact(TlsStatus)
+    # `renew` = ensure, then restart the services serving the certificate if it changed
+    # (try-restart: nothing happens to a service not running yet, e.g. on the first deploy).
     server.shell(
         name=f"Ensure the {tls.type} certificate for {', '.join(names) or 'the provided names'}",
-        commands=[f"{AGENT_PYTHON} {AGENT} --config {CONFIG} ensure"],
+        commands=[f"{AGENT_PYTHON} {AGENT} --config {CONFIG} renew"],
         _if=lambda: any(changed) or ensure_needed(status, names),
+        _env=download_env(spec.network, platform),
     )
 
     _units(spec, changed)

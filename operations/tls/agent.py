@@ -28,6 +28,11 @@ Config (JSON)::
                    "key_file": ".../privkey.pem"},
       "acme": {
         "directory": "https://acme-v02.api.letsencrypt.org/directory",
+        "profile": "shortlived",                         # optional ACME profile (draft-aaron-
+                                                         #   acme-profiles); LE needs it for IPs
+        "placeholder": true,                             # optional: no cert at all and ACME
+                                                         #   fails -> install a self-signed one
+                                                         #   so services can start (exit 3)
         "email": "admin@example.org",                    # optional but recommended
         "challenge": "http-01" | "dns-01",
         "webroot": "/var/lib/pyinfra-jupyter/acme-challenge",
@@ -75,7 +80,8 @@ serve-http
 status
     Print JSON about the current certificate; exit 1 if there is none.
 
-Exit codes: 0 ok, 1 operation failed, 2 configuration error. Secrets (API tokens, keys) are
+Exit codes: 0 ok, 1 operation failed, 2 configuration error, 3 ACME failed but a self-signed
+placeholder was installed (``acme.placeholder``). Secrets (API tokens, keys) are
 never printed.
 """
 
@@ -152,8 +158,19 @@ def parse_iso(s: str | None) -> dt.datetime | None:
     return t.astimezone(UTC)
 
 
+# Secrets read at run time (DNS API tokens); every line we print passes through redact().
+SECRETS: list[str] = []
+
+
+def redact(text: str) -> str:
+    for secret in SECRETS:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
 def warn(msg: str) -> None:
-    print("warning: " + msg, file=sys.stderr)
+    print("warning: " + redact(msg), file=sys.stderr)
 
 
 def short_reason(exc: BaseException) -> str:
@@ -163,7 +180,7 @@ def short_reason(exc: BaseException) -> str:
     if m:
         return m.group(1).strip()
     for pat, label in (
-        (r"certificate verify failed[^'\")]*", None),
+        (r"certificate verify failed(: [^'\"()]*[^'\"() ])?", None),
         (r"timed? ?out", "timed out"),
         (r"Name or service not known|nodename nor servname", "name does not resolve"),
     ):
@@ -633,17 +650,20 @@ class DnsProvider:
             warn(f"{path} is readable by group/others; chmod 600 it")
         if not token:
             raise ConfigError(f"DNS API token file {path} is empty")
+        SECRETS.append(token)
         return token
 
-    def redact(self, text: str) -> str:
-        return text.replace(self.token, "***") if self.token else text
+    redact = staticmethod(redact)
 
     def request(self, method: str, path: str, body=None, query: dict | None = None, auth=True):
         url = self.endpoint + path
         if query:
             url += "?" + urllib.parse.urlencode(query)
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(url, data=data, method=method)
+        try:
+            req = urllib.request.Request(url, data=data, method=method)
+        except ValueError:
+            raise ConfigError(f"config: acme.dns.endpoint {self.endpoint!r} is not a URL") from None
         req.add_header("User-Agent", USER_AGENT)
         if data is not None:
             req.add_header("Content-Type", "application/json")
@@ -1001,7 +1021,11 @@ class Acme:
         ips = [ipaddress.ip_address(n) for n in names if is_ip(n)]
         csr = crypto_util.make_csr(kpem, dns_names, ipaddrs=ips)
         try:
-            order = self.client.new_order(csr)
+            profile = self.cfg.acme.get("profile")
+            if profile:  # e.g. Let's Encrypt "shortlived" (required for IP-address certs)
+                order = self.client.new_order(csr, profile=profile)
+            else:
+                order = self.client.new_order(csr)
         except m.Error as e:
             raise AgentError(
                 f"the CA refused the order for {', '.join(names)}: {acme_error(e)}"
@@ -1139,10 +1163,14 @@ def validation_message(failed, kind: str, cfg: Config) -> str:
 
 def needs_new(cfg: Config, state: dict, pair) -> str | None:
     if pair is None:
-        return "no valid certificate/key pair"
+        if os.path.exists(os.path.join(cfg.cert_dir, "fullchain.pem")):
+            return "existing certificate/key unreadable or mismatched"
+        return "no certificate yet"
     leaf = pair[0]
     if cert_names(leaf) != sorted(cfg.names):
         return "names changed"
+    if state.get("type") == "acme-placeholder" and cfg.type == "acme":
+        return "replacing the self-signed placeholder"
     if state.get("type") != cfg.type:
         return f"type changed to {cfg.type}"
     if cfg.type == "acme" and state.get("directory") != cfg.acme.get("directory"):
@@ -1182,9 +1210,21 @@ def ensure_acme(cfg: Config, store: Store) -> Result:
                 store.save_state(new_state)
             return Result(False, "unchanged: " + describe(leaf, renew_at, basis))
         reason = f"renewal due ({basis})"
-    if acme is None:
-        acme = Acme(cfg, store)
-    fullchain, kpem = acme.issue(cfg.names)
+    try:
+        if acme is None:
+            acme = Acme(cfg, store)
+        fullchain, kpem = acme.issue(cfg.names)
+    except AgentError as e:
+        if cfg.acme.get("placeholder") and (
+            pair is None or state.get("type") == "acme-placeholder"
+        ):
+            # Nothing to serve yet (first deploy, DNS not pointed here yet): a self-signed pair
+            # lets the HTTPS services start; its state type makes the next run retry ACME.
+            if pair is None:
+                ensure_self_signed(cfg, store, state_type="acme-placeholder")
+            e.code = 3
+            e.args = (f"{e} (a self-signed placeholder is installed; the next renew retries)",)
+        raise
     certs = load_certs(fullchain)
     leaf = certs[0]
     key = load_key(kpem)
@@ -1219,7 +1259,7 @@ def ensure_acme(cfg: Config, store: Store) -> Result:
     )
 
 
-def ensure_self_signed(cfg: Config, store: Store) -> Result:
+def ensure_self_signed(cfg: Config, store: Store, state_type: str = "self-signed") -> Result:
     state = store.state()
     pair = store.load_pair()
     reason = needs_new(cfg, state, pair)
@@ -1234,7 +1274,11 @@ def ensure_self_signed(cfg: Config, store: Store) -> Result:
     leaf = make_self_signed(cfg.names, key, days)
     current = store.install(cert_pem(leaf), key_pem(key), leaf)
     renew_at = one_third_renew_after(leaf)
-    store.save_state(cert_state(cfg, leaf, renew_at, "1/3 of lifetime left", {"current": current}))
+    store.save_state(
+        cert_state(
+            cfg, leaf, renew_at, "1/3 of lifetime left", {"current": current, "type": state_type}
+        )
+    )
     return Result(
         True,
         f"generated: self-signed for {', '.join(cfg.names)} ({reason}); "
@@ -1457,7 +1501,8 @@ def status(cfg: Config) -> int:
     else:
         pair = store.load_pair()
     if pair is None:
-        print(json.dumps({"error": "no certificate", "cert_dir": cfg.cert_dir}))
+        # Nothing on stdout, so callers parsing it (the deploy's fact) see "no certificate".
+        print(f"no usable certificate/key pair in {cfg.cert_dir}", file=sys.stderr)
         return 1
     leaf = pair[0]
     state = store.state()
@@ -1470,7 +1515,7 @@ def status(cfg: Config) -> int:
         "issuer": issuer_str(leaf),
         "renew_after": renew_after or iso(one_third_renew_after(leaf)),
         "serial": serial,
-        "type": state.get("type", cfg.type),
+        "type": state.get("type", cfg.type),  # "acme-placeholder": ACME has not succeeded yet
     }
     print(json.dumps(out, indent=2))
     return 0
@@ -1505,7 +1550,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"post_renew: ran {len(cfg.post_renew)} command(s)")
         return 0
     except AgentError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(redact(f"error: {e}"), file=sys.stderr)
         return e.code
     except ImportError as e:
         print(
@@ -1518,7 +1563,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: permission denied: {e.filename} — run the agent as root", file=sys.stderr)
         return 1
     except Exception as e:  # one line, never a traceback into the deploy output / journal
-        print(f"error: unexpected {type(e).__name__}: {short_reason(e)}", file=sys.stderr)
+        print(redact(f"error: unexpected {type(e).__name__}: {short_reason(e)}"), file=sys.stderr)
         return 1
 
 

@@ -9,6 +9,7 @@ rootfs and the caches.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -76,6 +77,9 @@ class Lab:
             raise LabError("a lab holds 0 to 89 hosts")
         preflight.check()
         base_dir = base.ensure_base(log=self.log)
+        with net.alloc_lock():
+            # Shared by all labs; (re)started here so a crashed cache heals on any `up`.
+            proxy.ensure_acng()
         with self._lock():
             state = self._ensure_lab()
             # Replace hosts that died (e.g. after a reboot) in place, then add more.
@@ -107,10 +111,8 @@ class Lab:
             self.down_unlocked()
             with net.alloc_lock():
                 proxy.stop_acng_if_unused()
-        try:
+        with contextlib.suppress(FileNotFoundError):
             (STATE_ROOT / f".{self.name}.lock").unlink()
-        except FileNotFoundError:
-            pass
 
     def down_unlocked(self) -> None:
         """down() for callers already holding the lab lock."""

@@ -14,6 +14,7 @@ namespace and interface names cannot collide between labs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -140,10 +141,8 @@ def delete_ns(name: str) -> None:
     path = Path(ns_path(name))
     if path.exists():
         run(["umount", "-l", str(path)], check=False)
-        try:
+        with contextlib.suppress(OSError):
             path.unlink()
-        except OSError:
-            pass
 
 
 def lab_namespaces(lab: str) -> list[str]:

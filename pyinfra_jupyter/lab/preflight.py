@@ -9,7 +9,7 @@ import os
 import platform
 import shutil
 
-from .util import LabError, file_lock, run, STATE_ROOT
+from .util import STATE_ROOT, LabError, file_lock, run
 
 # command -> Debian package providing it, for the tools the lab drives.
 TOOLS = {

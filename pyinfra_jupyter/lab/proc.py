@@ -11,6 +11,7 @@ by process name.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -93,34 +94,31 @@ def cgroup_pids(lab: str, unit: str | None = None) -> set[int]:
 def kill_cgroup(lab: str, unit: str | None = None, timeout: float = 15.0) -> None:
     """SIGKILL everything in the cgroup(s), wait until empty, remove the cgroup dirs."""
     deadline = time.monotonic() + timeout
+    killed: set[int] = set()
     while True:
         for top in cgroup_paths(lab, unit):
             kill_file = top / "cgroup.kill"  # cgroup v2: kills the whole subtree at once
             if kill_file.exists():
-                try:
+                with contextlib.suppress(OSError):
                     kill_file.write_text("1")
-                except OSError:
-                    pass
         pids = cgroup_pids(lab, unit)
         if not pids:
             break
+        killed |= pids
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         if time.monotonic() > deadline:
             raise LabError(f"processes {sorted(pids)} of lab {lab} would not die")
         time.sleep(0.1)
-    _reap_children()
+    _reap(killed)
     for top in cgroup_paths(lab, unit):
         _rmdir_tree(top)
     if unit is None:
         for root in _roots():
-            try:  # the shared top dir goes once the last lab is gone
+            # The shared top dir goes once the last lab is gone.
+            with contextlib.suppress(OSError):
                 (root / CGROUP_TOP).rmdir()
-            except OSError:
-                pass
 
 
 def _rmdir_tree(top: Path) -> None:
@@ -138,12 +136,8 @@ def _rmdir_tree(top: Path) -> None:
                 time.sleep(0.05)  # the kernel frees a dying cgroup asynchronously
 
 
-def _reap_children() -> None:
-    """Collect zombies of processes this Python process spawned itself."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+def _reap(pids: set[int]) -> None:
+    """Collect the zombies of killed processes that this Python process spawned itself."""
+    for pid in pids:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)  # quick: the process is already dead or dying

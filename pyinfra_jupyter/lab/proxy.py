@@ -18,6 +18,7 @@ different hosts collide on apt's lock.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -30,6 +31,23 @@ ACNG_UNIT = "acng"
 # The shared cache service lives in its own pseudo-lab cgroup; a leading
 # underscore cannot clash with a lab name.
 SHARED_LAB = "_shared"
+
+
+ACNG_CONF = """\
+Port: {port}
+BindAddress: 127.0.0.1
+CacheDir: {cache}
+LogDir: {log}
+SocketPath: {run}/socket
+PidFile: {run}/pid
+SupportDir: /usr/lib/apt-cacher-ng
+Remap-debrep: file:deb_mirror*.gz /debian ; http://deb.debian.org/debian/
+Remap-secdeb: security.debian.org security.debian.org/debian-security \
+ deb.debian.org/debian-security /debian-security ; http://deb.debian.org/debian-security/
+# Let CONNECT through for https mirrors (apt's https sources).
+PassThroughPattern: .*
+ExThreshold: 30
+"""
 
 
 def tinyproxy_conf(port: int, log: Path, pidfile: Path, upstream_acng: bool) -> str:
@@ -99,17 +117,14 @@ def ensure_acng() -> bool:
     if not os.path.exists(exe):
         return False
     base = cache_dir() / "apt-cacher-ng"
-    for sub in ("cache", "log", "run"):
+    for sub in ("cache", "log", "run", "conf"):
         (base / sub).mkdir(parents=True, exist_ok=True)
-    argv = [
-        exe, "-c", "/etc/apt-cacher-ng", "ForeGround=1",
-        f"Port={ACNG_PORT}", "BindAddress=127.0.0.1",
-        f"CacheDir={base / 'cache'}", f"LogDir={base / 'log'}",
-        f"SocketPath={base / 'run' / 'socket'}", f"PidFile={base / 'run' / 'pid'}",
-        # Let CONNECT through for https mirrors (apt's https sources).
-        "PassThroughPattern=.*",
-        "ExThreshold=30",
-    ]
+    # Our own config dir: the package's backends_debian names a mirror picked at
+    # install time (ftp.debian.org here), which these machines cannot reach.
+    (base / "conf" / "acng.conf").write_text(ACNG_CONF.format(
+        port=ACNG_PORT, cache=base / "cache", log=base / "log", run=base / "run",
+    ))
+    argv = [exe, "-c", str(base / "conf"), "ForeGround=1"]
     pid = proc.spawn(SHARED_LAB, ACNG_UNIT, argv, base / "log" / "stdout.log")
     try:
         wait_for(lambda: _listening(ACNG_PORT), 15, "apt-cacher-ng")
@@ -125,7 +140,5 @@ def stop_acng_if_unused() -> None:
     if any(STATE_ROOT.glob("*/state.json")):
         return
     proc.kill_cgroup(SHARED_LAB)
-    try:
+    with contextlib.suppress(FileNotFoundError):
         _acng_pidfile().unlink()
-    except FileNotFoundError:
-        pass

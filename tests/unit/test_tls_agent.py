@@ -312,13 +312,14 @@ def test_http01_issue_noop_reissue_and_failure_keeps_old(lab, webroot, serve_htt
     st = json.loads(run_agent(cfg, "status").stdout)
     assert st["names"] == ["test.example"] and st["serial"] == format(leaf.serial_number, "x")
 
-    # Names change -> reissue (account already exists: ConflictError path).
-    cfg = acme_config(tmp_path, lab, webroot, ["test.example", "www.test.example"])
+    # Names change -> reissue (account already exists: ConflictError path); IP identifiers
+    # (RFC 8738) are validated over HTTP-01 too.
+    cfg = acme_config(tmp_path, lab, webroot, ["test.example", "www.test.example", "127.0.0.1"])
     r = run_agent(cfg, "ensure")
     assert r.returncode == 0, r.stderr
     assert "names changed" in r.stdout
     leaf2 = load_leaf(cert_dir)
-    assert sans(leaf2) == {"test.example", "www.test.example"}
+    assert sans(leaf2) == {"test.example", "www.test.example", "127.0.0.1"}
     assert leaf2.serial_number != leaf.serial_number
 
     # A name whose port 80 is closed: clear failure, old pair untouched.
@@ -345,6 +346,8 @@ def test_directory_unreachable(lab, webroot, tmp_path):
     assert r.stderr.startswith("error: cannot reach ACME directory https://127.0.0.1:")
     assert "Connection refused" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "tls" / "fullchain.pem").exists()
+    r = run_agent(cfg, "status")
+    assert r.returncode == 1 and r.stdout == ""
 
     # Untrusted TLS (no ca_bundle): says so and names the fix.
     conf = json.loads(cfg.read_text())
@@ -352,6 +355,16 @@ def test_directory_unreachable(lab, webroot, tmp_path):
     del conf["acme"]["ca_bundle"]
     r = run_agent(write_json(cfg, conf), "ensure")
     assert r.returncode == 1 and "acme.ca_bundle" in r.stderr, r.stderr
+    assert "_ssl.c" not in r.stderr
+
+    # placeholder: the first deploy still gets a usable (self-signed) pair, exit 3.
+    conf["acme"]["placeholder"] = True
+    r = run_agent(write_json(cfg, conf), "ensure")
+    assert r.returncode == 3 and "placeholder" in r.stderr, r.stderr
+    assert sans(load_leaf(tmp_path / "tls")) == {"test.example"}
+    assert json.loads(run_agent(cfg, "status").stdout)["type"] == "acme-placeholder"
+    r = run_agent(cfg, "ensure")  # still failing: placeholder kept, still exit 3
+    assert r.returncode == 3
 
 
 @needs_pebble
@@ -462,9 +475,11 @@ def test_ari_window_drives_renewal(lab, webroot, serve_http, tmp_path):
         assert ari.requests[-1] == f"{b64(aki.key_identifier)}.{b64(serial)}"
         status = json.loads(run_agent(cfg, "status").stdout)
         renew_after = dt.datetime.strptime(status["renew_after"], "%Y-%m-%dT%H:%M:%SZ")
-        assert now + dt.timedelta(days=10) - dt.timedelta(seconds=2) <= renew_after.replace(
-            tzinfo=dt.timezone.utc
-        ) <= now + dt.timedelta(days=11)
+        assert (
+            now + dt.timedelta(days=10) - dt.timedelta(seconds=2)
+            <= renew_after.replace(tzinfo=dt.timezone.utc)
+            <= now + dt.timedelta(days=11)
+        )
         assert not marker.exists()
 
         # The CA moves the window into the past (e.g. revocation): renew now, even though the
@@ -563,11 +578,7 @@ def test_dns01_duckdns_style_with_wildcard(lab, webroot, tmp_path):
 
 def test_ari_cert_id_matches_rfc_example():
     """RFC 9773 section 4.1 example: AKI 69:88:5B:..., serial 00:87:65:43:21."""
-    sys.path.insert(0, str(AGENT.parent))
-    try:
-        import agent  # noqa: PLC0415
-    finally:
-        sys.path.pop(0)
+    agent = _import_agent()
 
     class Ext:
         def __init__(self, v):
@@ -705,3 +716,113 @@ def test_serve_http_redirect_challenge_and_traversal(tmp_path):
         p.terminate()
         _, err = p.communicate(timeout=5)
     assert "GET /.well-known/acme-challenge/tok_EN-123" in err  # one log line per request
+
+
+def _import_agent():
+    sys.path.insert(0, str(AGENT.parent))
+    try:
+        import agent  # noqa: PLC0415
+    finally:
+        sys.path.pop(0)
+    return agent
+
+
+class FakeApi:
+    """Records requests and answers from a {(method, path): json} table (Cloudflare/dynv6)."""
+
+    def __init__(self, routes: dict):
+        self.calls: list[tuple[str, str, str, dict | None]] = []
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def _any(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(n)) if n else None
+                outer.calls.append(
+                    (self.command, self.path, self.headers.get("Authorization", ""), body)
+                )
+                answer = routes.get((self.command, self.path))
+                code = 200 if answer is not None else 404
+                if self.headers.get("Authorization") != "Bearer T0KEN":
+                    code, answer = 401, {"errors": [{"message": "Invalid API token"}]}
+                data = json.dumps(answer).encode()
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_DELETE = _any
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def test_cloudflare_and_dynv6_requests(tmp_path, monkeypatch):
+    for k in list(os.environ):
+        if "proxy" in k.lower():
+            monkeypatch.delenv(k)
+    agent = _import_agent()
+    token_file = tmp_path / "token"
+    token_file.write_text("T0KEN")
+    token_file.chmod(0o600)
+
+    cf = FakeApi(
+        {
+            ("GET", "/zones?name=hub.example.org"): {"success": True, "result": []},
+            ("GET", "/zones?name=example.org"): {"success": True, "result": [{"id": "z1"}]},
+            ("POST", "/zones/z1/dns_records"): {"success": True, "result": {"id": "r9"}},
+            ("DELETE", "/zones/z1/dns_records/r9"): {"success": True, "result": {"id": "r9"}},
+        }
+    )
+    try:
+        p = agent.Cloudflare({"endpoint": cf.url, "token_file": str(token_file)})
+        handle = p.set_txt("hub.example.org", "VALUE")
+        p.clear_txt("hub.example.org", handle)
+        assert [c[:2] for c in cf.calls] == [
+            ("GET", "/zones?name=hub.example.org"),
+            ("GET", "/zones?name=example.org"),
+            ("POST", "/zones/z1/dns_records"),
+            ("DELETE", "/zones/z1/dns_records/r9"),
+        ]
+        assert all(c[2] == "Bearer T0KEN" for c in cf.calls)
+        assert cf.calls[2][3] == {
+            "type": "TXT", "name": "_acme-challenge.hub.example.org", "content": "VALUE", "ttl": 60
+        }  # fmt: skip
+    finally:
+        cf.close()
+
+    dyn = FakeApi(
+        {
+            ("GET", "/zones/by-name/example.dynv6.net"): {"id": 42, "name": "example.dynv6.net"},
+            ("POST", "/zones/42/records"): {"id": 7},
+            ("DELETE", "/zones/42/records/7"): {},
+        }
+    )
+    try:
+        p = agent.Dynv6(
+            {"endpoint": dyn.url, "token_file": str(token_file), "zone": "example.dynv6.net"}
+        )
+        handle = p.set_txt("hub.example.dynv6.net", "VALUE")
+        p.clear_txt("hub.example.dynv6.net", handle)
+        assert dyn.calls[1][3] == {"type": "TXT", "name": "_acme-challenge.hub", "data": "VALUE"}
+        assert dyn.calls[2][:2] == ("DELETE", "/zones/42/records/7")
+        # A refused token: one line that names the fix, and never the token.
+        token_file.write_text("WRONG-T0KEN")
+        p = agent.Dynv6(
+            {"endpoint": dyn.url, "token_file": str(token_file), "zone": "example.dynv6.net"}
+        )
+        with pytest.raises(agent.AgentError) as e:
+            p.set_txt("hub.example.dynv6.net", "V")
+        msg = str(e.value)
+        assert "HTTP 401" in msg and "Invalid API token" in msg and "token_file" in msg, msg
+        assert "WRONG" not in msg
+    finally:
+        dyn.close()

@@ -28,7 +28,7 @@ def test_self_signed_covers_the_hosts_names_and_addresses():
     assert config["key_group"] == "jupyter-tls"
     assert config["https_port"] == 443
     assert config["post_renew"] == [
-        ["systemctl", "try-restart", "configurable-http-proxy.service"]
+        ["systemctl", "try-restart", "configurable-http-proxy*.service"]
     ]
 
 

@@ -1,0 +1,49 @@
+"""Manage the host firewall: default deny inbound; SSH, the public ports and `allow` extras
+open; the kernel range 49152-65535 and the hub/proxy API ports reachable from loopback only.
+
+The rule set comes from the spec alone (`rules.build`); each backend module renders it in
+its own terms (nftables, ufw, firewalld, iptables), applies only the difference with the
+live rules under a rollback timer, and makes it persist across reboots.
+"""
+
+from __future__ import annotations
+
+from pyinfra import host, logger
+from pyinfra.api import deploy
+from pyinfra.api.exceptions import DeployError
+
+from ..platforms import Platform
+from ..spec import SiteSpec
+from . import firewalld, iptables, nftables, ufw
+from .facts import SshConnection
+from .rules import RulesError, RuleSet, build, check_ssh
+
+BACKENDS = {"nftables": nftables, "ufw": ufw, "firewalld": firewalld, "iptables": iptables}
+
+
+def backend_for(spec: SiteSpec, platform: Platform) -> str:
+    backend = spec.firewall.backend
+    return platform.firewall_backend if backend == "auto" else backend
+
+
+def plan(spec: SiteSpec, connection: dict | None) -> RuleSet:
+    """The rule set, refused (DeployError) if it contradicts itself or would cut SSH."""
+    port = connection["port"] if connection else None
+    try:
+        rules = build(spec, port)
+        check_ssh(rules, connection["client"] if connection else None, port)
+    except RulesError as exc:
+        raise DeployError(f"{host.name}: " + "\n".join(exc.problems)) from None
+    return rules
+
+
+@deploy("Firewall")
+def deploy_firewall(spec: SiteSpec, platform: Platform) -> None:
+    backend = backend_for(spec, platform)
+    if backend == "none":
+        logger.warning(f"{host.print_prefix}firewall.backend = none: the host firewall is not "
+                       "managed; keep 49152-65535 closed to the outside (see the site notes)")
+        return
+    # Without sudo: sudo may reset the environment, and SSH_CONNECTION with it.
+    rules = plan(spec, host.get_fact(SshConnection, _sudo=False))
+    BACKENDS[backend].apply(rules, platform, spec.firewall)

@@ -1,0 +1,166 @@
+"""firewalld backend (CentOS/RHEL default): the default zone, changed as a diff.
+
+Changes go to the permanent configuration only, then one `firewall-cmd --reload` makes
+them live together (firewalld rebuilds its whole ruleset in one go). firewalld accepts
+loopback and established traffic itself; the kernel range and the API ports get rich
+`drop` rules, which firewalld evaluates before any port it allows.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from pyinfra import host
+from pyinfra.api import FactBase, operation
+from pyinfra.operations import systemd
+
+from ..platforms import Platform
+from ..spec.firewall import FirewallSpec
+from .common import guarded, install, plan_name
+from .rules import RuleSet
+
+# The service every firewalld default zone has that we keep: DHCPv6 replies (fe80::/10).
+SERVICES = ["dhcpv6-client"]
+
+
+def desired_zone(rules: RuleSet) -> dict:
+    """The zone's services, ports and rich rules, as `firewall-cmd --list-all` prints them."""
+    ports, rich = [], []
+    for c in rules.closed:
+        rich.append(f'rule port port="{c.ports}" protocol="{c.proto}" drop')
+    for port_range, proto, fams in rules.world_pairs():
+        if fams == (4, 6):
+            ports.append(f"{port_range}/{proto}")
+        else:
+            family = "ipv4" if fams == (4,) else "ipv6"
+            rich.append(f'rule family="{family}" port port="{port_range}" protocol="{proto}" accept')
+    for a in rules.sourced():
+        family = "ipv4" if a.family == 4 else "ipv6"
+        rich.append(f'rule family="{family}" source address="{a.source}" '
+                    f'port port="{a.ports}" protocol="{a.proto}" accept')
+    return {"services": list(SERVICES), "ports": ports, "rich_rules": rich}
+
+
+def _list_all(lines: list[str]) -> dict:
+    zone = {"services": [], "ports": [], "rich_rules": []}
+    in_rich = False
+    for raw in lines:
+        line = raw.strip()
+        if in_rich and line.startswith("rule"):
+            zone["rich_rules"].append(line)
+            continue
+        in_rich = False
+        key, _, value = line.partition(":")
+        if key == "services":
+            zone["services"] = value.split()
+        elif key == "ports":
+            zone["ports"] = value.split()
+        elif key == "rich rules":
+            in_rich = True
+    return zone
+
+
+class FirewalldZone(FactBase):
+    """The default zone's name, and its permanent and runtime services/ports/rich rules.
+
+    None when firewalld is not running (its CLI cannot answer then).
+    """
+
+    requires_command = "firewall-cmd"
+
+    def command(self) -> str:
+        return ("firewall-cmd --state >/dev/null 2>&1 || exit 0; "
+                "Z=$(firewall-cmd --get-default-zone); echo \"zone: $Z\"; "
+                "echo '-- permanent'; firewall-cmd --permanent --zone=\"$Z\" --list-all; "
+                "echo '-- runtime'; firewall-cmd --zone=\"$Z\" --list-all")
+
+    def process(self, output: list[str]) -> dict | None:
+        if not output or not output[0].startswith("zone:"):
+            return None
+        text = list(output)
+        perm = text.index("-- permanent")
+        run = text.index("-- runtime")
+        return {"zone": text[0].split(":", 1)[1].strip(),
+                "permanent": _list_all(text[perm + 1:run]),
+                "runtime": _list_all(text[run + 1:])}
+
+
+def _norm(zone: dict) -> dict:
+    return {k: sorted(zone.get(k, [])) for k in ("services", "ports", "rich_rules")}
+
+
+def diff(state: dict | None, wanted: dict) -> tuple[list[str], list[str]]:
+    """(added, removed), in firewall-cmd's words ("port 22/tcp", "service ssh", "rule …")."""
+    live = (state or {}).get("permanent") or {"services": [], "ports": [], "rich_rules": []}
+    added, removed = [], []
+    for key, label in (("services", "service "), ("ports", "port "), ("rich_rules", "")):
+        added += [label + v for v in wanted[key] if v not in live[key]]
+        removed += [label + v for v in live[key] if v not in wanted[key]]
+    return added, removed
+
+
+@operation()
+def zone(services: list[str], ports: list[str], rich_rules: list[str]):
+    """Make the default zone allow exactly these services, ports and rich rules.
+
+    + services: firewalld service names to keep (e.g. ``dhcpv6-client``)
+    + ports: ``22/tcp``, ``8000-8010/tcp``
+    + rich_rules: as ``firewall-cmd --list-rich-rules`` prints them
+    """
+    state = host.get_fact(FirewalldZone)
+    wanted = {"services": services, "ports": ports, "rich_rules": rich_rules}
+    name = state["zone"] if state else "public"
+    live = state["permanent"] if state else None
+    base = f"firewall-cmd --permanent --zone={name}"
+
+    def opts(flag: str, values: list[str]) -> str:
+        return " ".join(f"--{flag}={shlex.quote(v)}" for v in values)
+
+    commands = []
+    if live is None:
+        # firewalld was not running when this was planned (a fresh install): start from an
+        # empty zone; the next run compares for real.
+        commands.append(
+            f"for s in $({base} --list-services); do {base} --remove-service=$s; done; "
+            f"for p in $({base} --list-ports); do {base} --remove-port=$p; done; "
+            f"{base} --list-rich-rules | while read -r r; do {base} --remove-rich-rule=\"$r\"; "
+            "done")
+        live = {"services": [], "ports": [], "rich_rules": []}
+    # Add before removing; all of it is permanent-only until the reload.
+    for key, flag in (("services", "service"), ("ports", "port"), ("rich_rules", "rich-rule")):
+        new = [v for v in wanted[key] if v not in live[key]]
+        if new:
+            commands.append(f"{base} {opts('add-' + flag, new)}")
+    for key, flag in (("services", "service"), ("ports", "port"), ("rich_rules", "rich-rule")):
+        old = [v for v in live[key] if v not in wanted[key]]
+        if old:
+            commands.append(f"{base} {opts('remove-' + flag, old)}")
+    runtime_drift = state is not None and _norm(state["runtime"]) != _norm(wanted)
+    if commands or runtime_drift:
+        commands.append("firewall-cmd --reload")
+    if not commands:
+        host.noop(f"firewalld zone {name} already matches the spec")
+    yield from commands
+
+
+SAVE = ["cp -a /etc/firewalld /var/lib/pyinfra-jupyter/firewall/previous/firewalld"]
+RESTORE = ["rm -rf /etc/firewalld",
+           "cp -a /var/lib/pyinfra-jupyter/firewall/previous/firewalld /etc/firewalld",
+           "firewall-cmd --reload"]
+
+
+def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec) -> None:
+    install(platform, ["firewalld"], ["firewalld"], "firewalld")
+    # firewalld keeps its permanent configuration in /etc/firewalld and loads it at boot.
+    systemd.service(name="Start and enable firewalld", service="firewalld.service",
+                    running=True, enabled=True)
+    wanted = desired_zone(rules)
+    state = host.get_fact(FirewalldZone)
+    added, removed = diff(state, wanted)
+    if state and not (added or removed) and _norm(state["runtime"]) != _norm(wanted):
+        added = ["(runtime differs from the permanent configuration: reload)"]
+    if not state:
+        added = ["(firewalld not running yet: whole zone)"] + added
+    guarded(changes=bool(added or removed), save=SAVE, restore=RESTORE,
+            seconds=fw.rollback_seconds,
+            apply=lambda: zone(name=plan_name("firewalld", added, removed), **wanted))

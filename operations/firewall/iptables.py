@@ -1,0 +1,122 @@
+"""iptables backend (legacy hosts): the whole filter table, loaded with iptables-restore.
+
+The desired tables are written in iptables-save's own format, so the live tables
+(`iptables-save -t filter`, counters and comments dropped) compare line by line. This backend
+owns the filter table: anything else in it (e.g. Docker's chains) is replaced.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pyinfra import host
+from pyinfra.api import FactBase, operation
+from pyinfra.operations import files, systemd
+
+from ..platforms import Platform
+from ..spec.firewall import FirewallSpec
+from . import guard
+from .common import guarded, install, plan_name, render
+from .rules import RuleSet
+
+_MARK = "--- ip6tables ---"
+# Where the boot-time loader of each family reads the rules.
+PERSIST = {
+    "debian": ("/etc/iptables/rules.v4", "/etc/iptables/rules.v6", ["netfilter-persistent"]),
+    "rhel": ("/etc/sysconfig/iptables", "/etc/sysconfig/ip6tables", ["iptables", "ip6tables"]),
+}
+
+
+def _tag(comment: str) -> str:
+    # iptables-save prints a comment bare when it has no space or quote; keep ours that way.
+    return "pj:" + re.sub(r"[^A-Za-z0-9_.-]+", "-", comment).strip("-")[:60]
+
+
+def render_tables(rules: RuleSet) -> tuple[str, str]:
+    return tuple(render("iptables.rules", rules=rules, family=f, tag=_tag) for f in (4, 6))
+
+
+def normalize(text: str | list[str]) -> list[str]:
+    lines = text.splitlines() if isinstance(text, str) else text
+    out = []
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        out.append(re.sub(r"\s*\[\d+:\d+\]$", "", line))
+    return out
+
+
+class IptablesFilter(FactBase):
+    """The live filter tables, IPv4 and IPv6, as iptables-save prints them (normalized)."""
+
+    requires_command = "iptables-save"
+
+    def command(self) -> str:
+        return f"iptables-save -t filter; echo '{_MARK}'; ip6tables-save -t filter"
+
+    def process(self, output: list[str]) -> dict:
+        lines = list(output)
+        cut = lines.index(_MARK) if _MARK in lines else len(lines)
+        return {"v4": normalize(lines[:cut]), "v6": normalize(lines[cut + 1:])}
+
+
+def diff(state: dict | None, v4: str, v6: str) -> tuple[list[str], list[str]]:
+    added, removed = [], []
+    for key, text in (("v4", v4), ("v6", v6)):
+        live, want = (state or {}).get(key, []), normalize(text)
+        tag = "IPv4" if key == "v4" else "IPv6"
+        added += [f"{tag} {r}" for r in want if r not in live]
+        removed += [f"{tag} {r}" for r in live if r not in want]
+        if not added and not removed and live != want:
+            added.append(f"{tag} (rule order)")
+    return added, removed
+
+
+@operation()
+def filter_tables(v4: str, v6: str):
+    """Load the IPv4 and IPv6 filter tables (iptables-save format) unless they already match.
+
+    + v4, v6: whole ``*filter`` tables, each applied in one iptables-restore transaction
+    """
+    state = host.get_fact(IptablesFilter)
+    done = True
+    for key, text, restore in (("v4", v4, "iptables-restore"), ("v6", v6, "ip6tables-restore")):
+        if (state or {}).get(key) != normalize(text):
+            done = False
+            yield f"{restore} <<'PJ_RULES'\n{text.rstrip()}\nPJ_RULES"
+    if done:
+        host.noop("iptables filter tables already match the spec")
+
+
+SAVE = [f"iptables-save -t filter > {guard.STATE_DIR}/v4",
+        f"ip6tables-save -t filter > {guard.STATE_DIR}/v6"]
+RESTORE = [f"iptables-restore < {guard.STATE_DIR}/v4",
+           f"ip6tables-restore < {guard.STATE_DIR}/v6"]
+
+
+def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec) -> None:
+    install(platform, ["iptables", "iptables-persistent"], ["iptables-services"],
+            "iptables and its boot-time loader")
+    if platform.family == "rhel":
+        # iptables-services and firewalld both own the tables: only one may run.
+        systemd.service(name="Stop and disable firewalld (the iptables backend replaces it)",
+                        service="firewalld.service", running=False, enabled=False)
+    v4, v6 = render_tables(rules)
+    added, removed = diff(host.get_fact(IptablesFilter), v4, v6)
+    guarded(changes=bool(added or removed), save=SAVE, restore=RESTORE,
+            seconds=fw.rollback_seconds,
+            apply=lambda: filter_tables(name=plan_name("iptables", added, removed), v4=v4, v6=v6))
+    path4, path6, services = PERSIST[platform.family]
+    for path, text in ((path4, v4), (path6, v6)):
+        files.put(name=f"Keep the rules for boot in {path}", src=_text(text), dest=path,
+                  mode="600", create_remote_dir=True)
+    for service in services:
+        systemd.service(name=f"Enable {service}.service (loads the rules at boot)",
+                        service=f"{service}.service", enabled=True)
+
+
+def _text(content: str):
+    from io import StringIO
+
+    return StringIO(content)

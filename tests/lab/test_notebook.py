@@ -1,0 +1,248 @@
+"""Notebook mode on a real lab host: two instances, idempotence, HTTPS logins, kernels, changes.
+
+One host is deployed once (then again: no changes) and every later step changes the same
+host, as a user editing their spec would. Clients run from the lab's probe namespace: this
+file is also the client script there (`python test_notebook.py login|kernel URL ...`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+
+# -- the client (runs in the probe namespace; needs only requests + websocket-client) --------
+
+
+def _login(base: str, password: str, verify):
+    import requests
+
+    session = requests.Session()
+    page = session.get(f"{base}login", verify=verify, timeout=60)
+    page.raise_for_status()
+    if 'name="password"' not in page.text:
+        raise SystemExit(f"no password field on {base}login")
+    xsrf = session.cookies.get("_xsrf")
+    answer = session.post(
+        f"{base}login?next={base}api/status",
+        data={"password": password, "_xsrf": xsrf},
+        verify=verify,
+        allow_redirects=False,
+        timeout=60,
+    )
+    logged_in = answer.status_code in (301, 302) and session.get(
+        f"{base}api/status", verify=verify, timeout=60
+    ).status_code == 200
+    return session, xsrf, logged_in, answer.status_code
+
+
+def _run_code(base: str, session, xsrf: str, verify, code: str) -> str:
+    import ssl
+
+    import websocket
+
+    headers = {"X-XSRFToken": xsrf}
+    kernel = session.post(f"{base}api/kernels", json={}, headers=headers, verify=verify,
+                          timeout=120)
+    kernel.raise_for_status()
+    kernel_id = kernel.json()["id"]
+    try:
+        cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+        url = base.replace("https://", "wss://", 1) + f"api/kernels/{kernel_id}/channels"
+        sslopt = {"cert_reqs": ssl.CERT_NONE} if verify is False else {"ca_certs": verify}
+        ws = websocket.create_connection(url, cookie=cookie, header=headers, sslopt=sslopt,
+                                         timeout=120)
+        msg_id = uuid.uuid4().hex
+        ws.send(json.dumps({
+            "header": {"msg_id": msg_id, "username": "probe", "session": uuid.uuid4().hex,
+                       "msg_type": "execute_request", "version": "5.3"},
+            "parent_header": {}, "metadata": {}, "channel": "shell",
+            "content": {"code": code, "silent": False, "store_history": False,
+                        "user_expressions": {}, "allow_stdin": False},
+        }))
+        while True:
+            message = json.loads(ws.recv())
+            if message.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind = message["msg_type"]
+            if kind == "execute_result":
+                return message["content"]["data"]["text/plain"]
+            if kind == "error":
+                return "error: " + message["content"]["ename"]
+    finally:
+        session.delete(f"{base}api/kernels/{kernel_id}", headers=headers, verify=verify,
+                       timeout=60)
+
+
+def client(argv: list[str]) -> int:
+    """`login URL PASSWORD` prints {"logged_in", "status"}; `kernel URL PASSWORD CODE` the result."""
+    what, base, password = argv[:3]
+    verify = False  # the lab's self-signed certificate; the test checks TLS separately
+    import urllib3
+
+    urllib3.disable_warnings()
+    session, xsrf, logged_in, status = _login(base, password, verify)
+    result = {"logged_in": logged_in, "status": status}
+    if what == "kernel" and logged_in:
+        result["result"] = _run_code(base, session, xsrf, verify, argv[3])
+    print(json.dumps(result))
+    return 0
+
+
+
+# -- the tests (controller side) -------------------------------------------------------------
+
+try:
+    import pytest
+except ImportError:  # in the probe namespace, this file is only the client
+    pytest = None
+
+if pytest is not None:
+    import copy
+    import time
+    from pathlib import Path
+
+    from deploy_helpers import assert_no_changes, changed_operations, run_deploy
+
+    pytestmark = pytest.mark.lab
+
+    PASSWORD_A, PASSWORD_A2, PASSWORD_B = "alice-Pw-one", "alice-Pw-two", "bob-Pw-three"
+    SITE = {
+        "mode": "notebook",
+        "tls": {"type": "self-signed", "http_port": None},
+        # This test is about the notebook servers; the firewall has its own lab tests.
+        "firewall": {"backend": "none"},
+        "notebook": {
+            "instances": [
+                {"name": "alice", "user": "alice", "port": 8100, "ip": "*",
+                 "password": PASSWORD_A},
+                {"name": "lab-b", "user": "bob", "port": 9999,
+                 "root_dir": "/srv/notebooks/bob", "base_url": "/bob/",
+                 "password": PASSWORD_B, "packages": ["six"]},
+            ],
+        },
+    }
+    URL = {"alice": "https://{address}:8100/", "lab-b": "https://{address}:9999/bob/"}
+    CLIENT = Path(__file__).resolve()
+
+    class Site:
+        """The lab host, its spec as the user edits it, and the last deploy's output."""
+
+        def __init__(self, lab, tmp_path):
+            self.lab = lab
+            self.host = lab.new_host()
+            self.spec = copy.deepcopy(SITE)
+            self.inventory = tmp_path / "inventory.py"
+            self.figures: dict[str, float] = {}
+
+        def deploy(self, label: str) -> str:
+            self.lab.write_inventory(self.inventory, [self.host], self.spec)
+            start = time.monotonic()
+            output = run_deploy(self.inventory).stdout
+            self.figures[label] = time.monotonic() - start
+            for secret in (PASSWORD_A, PASSWORD_A2, PASSWORD_B):
+                assert secret not in output, "a password shows in pyinfra's output"
+            return output
+
+        def sh(self, command: str) -> str:
+            result = self.host.run(command)
+            return getattr(result, "stdout", result).strip()
+
+        def main_pid(self, name: str) -> int:
+            return int(self.sh(f"systemctl show -p MainPID --value jupyter-notebook@{name}"))
+
+        def client(self, *args: str) -> dict:
+            url = URL[args[1]].format(address=self.host.address)
+            command = " ".join(
+                [sys.executable, str(CLIENT), args[0], url, *(f"'{a}'" for a in args[2:])]
+            )
+            result = self.lab.probe(command)
+            stdout = getattr(result, "stdout", result)
+            return json.loads(stdout.strip().splitlines()[-1])
+
+    @pytest.fixture(scope="module")
+    def site(lab, tmp_path_factory):
+        site = Site(lab, tmp_path_factory.mktemp("notebook"))
+        yield site
+        print("\nnotebook deploy figures (s): "
+              + ", ".join(f"{k} {v:.0f}" for k, v in site.figures.items()))
+
+    @pytest.fixture(scope="module")
+    def testinfra_host(site):
+        import testinfra
+
+        return testinfra.get_host(site.host.ssh_url)
+
+    def test_two_instances_deploy_then_nothing_changes(site):
+        site.deploy("first run")
+        assert_no_changes(site.deploy("second run"))
+
+    def test_instances_run_hardened_as_their_users(site, testinfra_host):
+        host = testinfra_host
+        for name, user, port in (("alice", "alice", 8100), ("lab-b", "bob", 9999)):
+            unit = host.service(f"jupyter-notebook@{name}")
+            assert unit.is_running and unit.is_enabled
+            assert host.socket(f"tcp://0.0.0.0:{port}").is_listening
+            config = host.file(f"/etc/jupyter/instances/{name}/jupyter_server_config.py")
+            assert config.mode == 0o600 and config.user == user
+            assert config.contains("argon2:")
+            assert host.run(f"ps -o user= -p {site.main_pid(name)}").stdout.strip() == user
+            assert host.user(user).exists and "jupyter-tls" in host.user(user).groups
+        assert host.file("/srv/notebooks/bob").user == "bob"
+        assert host.run("/opt/jupyter/lab-b/bin/python -c 'import six'").rc == 0
+        for secret in (PASSWORD_A, PASSWORD_B):
+            found = host.run(f"grep -rlF '{secret}' /etc /opt/jupyter /home /srv || true")
+            assert found.stdout.strip() == "", f"a plaintext password is on the host: {found}"
+        # The units are hardened and log to the journal (seed 002's nohup is gone).
+        show = host.run("systemctl show jupyter-notebook@alice -p ProtectSystem "
+                        "-p NoNewPrivileges -p PrivateTmp -p Restart").stdout
+        for line in ("ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes",
+                     "Restart=on-failure"):
+            assert line in show
+        assert "is running at" in host.run("journalctl -u jupyter-notebook@alice").stdout
+
+    def test_https_login_and_a_kernel(site):
+        for name, password in (("alice", PASSWORD_A), ("lab-b", PASSWORD_B)):
+            refused = site.client("login", name, "not-the-password")
+            assert refused == {"logged_in": False, "status": 401}
+            ran = site.client("kernel", name, password, "1+1")
+            assert ran["logged_in"] and ran["result"] == "2"
+        # TLS 1.2 is the floor: a TLS 1.1 handshake is refused.
+        old = site.lab.probe(
+            f"echo | openssl s_client -tls1_1 -connect {site.host.address}:8100 2>&1 || true"
+        )
+        assert "alert protocol version" in getattr(old, "stdout", old) or "no protocols" in \
+            getattr(old, "stdout", old)
+
+    def test_password_change_restarts_only_that_instance(site):
+        before = {name: site.main_pid(name) for name in ("alice", "lab-b")}
+        site.spec["notebook"]["instances"][0]["password"] = PASSWORD_A2
+        output = site.deploy("password change")
+        changed = changed_operations(output)
+        assert changed and all("lab-b" not in op and "bob" not in op for op in changed), changed
+        assert site.main_pid("lab-b") == before["lab-b"]
+        assert site.main_pid("alice") != before["alice"]
+        assert not site.client("login", "alice", PASSWORD_A)["logged_in"]
+        assert site.client("login", "alice", PASSWORD_A2)["logged_in"]
+        assert_no_changes(site.deploy("rerun after password change"))
+
+    def test_removed_instance_is_gone_and_the_other_untouched(site, testinfra_host):
+        host = testinfra_host
+        host.run("runuser -u bob -- touch /srv/notebooks/bob/keep-me.ipynb")
+        alice_pid = site.main_pid("alice")
+        site.spec["notebook"]["instances"] = site.spec["notebook"]["instances"][:1]
+        site.deploy("instance removed")
+        assert not host.service("jupyter-notebook@lab-b").is_running
+        assert not host.service("jupyter-notebook@lab-b").is_enabled
+        assert not host.file("/etc/jupyter/instances/lab-b").exists
+        assert not host.file("/etc/systemd/system/jupyter-notebook@lab-b.service.d").exists
+        assert not host.file("/opt/jupyter/lab-b").exists
+        assert not host.socket("tcp://0.0.0.0:9999").is_listening
+        assert host.file("/srv/notebooks/bob/keep-me.ipynb").exists  # nothing lost
+        assert site.main_pid("alice") == alice_pid
+        assert site.client("login", "alice", PASSWORD_A2)["logged_in"]
+        assert_no_changes(site.deploy("rerun after removal"))
+
+
+if __name__ == "__main__":
+    sys.exit(client(sys.argv[1:]))
