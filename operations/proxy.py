@@ -136,8 +136,7 @@ def _install_node(platform: Platform) -> None:
             name="Install Node.js (runs configurable-http-proxy)",
             packages=["nodejs", "curl", "ca-certificates"],
             extra_install_args="--no-install-recommends",
-            update=True,
-            cache_time=3600,
+            # No update here: the Python component just refreshed the package lists.
         )
     elif platform.family == "rhel":
         yum.packages(name="Install Node.js (runs configurable-http-proxy)",

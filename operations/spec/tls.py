@@ -40,6 +40,11 @@ class AcmeTls(_TlsCommon):
         "http-01",
         description="dns-01 goes through the DDNS provider's API: for hosts whose port 80 is blocked.",
     )
+    dns_propagation_seconds: int | None = Field(
+        None, ge=0, le=3600,
+        description="dns-01: wait this long after the provider took the TXT record; "
+        "default: the provider's usual delay (DuckDNS 60 s, dynv6 30 s, Cloudflare 15 s).",
+    )
 
     @field_validator("directory")
     @classmethod

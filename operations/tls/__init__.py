@@ -115,6 +115,8 @@ def agent_config(spec: SiteSpec, names: list[str]) -> dict:
             acme["ca_bundle"] = f"{TLS_DIR}/acme-directory-ca.pem"
         if tls.challenge == "dns-01":
             acme["dns"] = _dns_config(spec)
+            if tls.dns_propagation_seconds is not None:
+                acme["dns"]["propagation_seconds"] = tls.dns_propagation_seconds
         config["acme"] = acme
     return config
 
@@ -198,6 +200,9 @@ def deploy_tls(spec: SiteSpec, platform: Platform) -> None:
     )
     changed.append(config.will_change)
 
+    # The port-80 responder runs before issuance: ACME HTTP-01 validates through it.
+    _units(spec, changed)
+
     status = host.get_fact(TlsStatus)
     # `renew` = ensure, then restart the services serving the certificate if it changed
     # (try-restart: nothing happens to a service not running yet, e.g. on the first deploy).
@@ -207,8 +212,6 @@ def deploy_tls(spec: SiteSpec, platform: Platform) -> None:
         _if=lambda: any(changed) or ensure_needed(status, names),
         _env=download_env(spec.network, platform),
     )
-
-    _units(spec, changed)
 
 
 def _addresses() -> list[str]:

@@ -54,7 +54,7 @@ def tinyproxy_conf(port: int, log: Path, pidfile: Path, upstream_acng: bool) -> 
     lines = [
         f"Port {port}",
         "Listen 127.0.0.1",
-        "Timeout 600",
+        "Timeout 120",  # idle timeout: a dead upstream must not hang apt for 10 min
         "MaxClients 200",
         "Allow 127.0.0.1",
         f"LogFile \"{log}\"",

@@ -27,7 +27,9 @@ def run_deploy(
     With check (the default) a failed run raises AssertionError showing the output's tail.
     """
     result = subprocess.run(
-        [str(PYINFRA), "-y", "--no-wait", str(inventory_path), deploy_file, *extra_args],
+        # Not --no-wait: in pyinfra 3.10 that mode never marks a host failed, so a run with
+        # errors exits 0 (pyinfra/api/operations.py: _run_no_wait_ops drops the exception).
+        [str(PYINFRA), "-y", str(inventory_path), deploy_file, *extra_args],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -68,5 +70,14 @@ def assert_no_changes(output: str) -> None:
     total = next((v for k, v in table.items() if k.startswith("Grand total")), None)
     assert total is not None, f"no results table in pyinfra's output:\n{output[-3000:]}"
     changed, errors, _ = total
-    assert errors == 0, f"{errors} operations failed:\n{output[-3000:]}"
+    assert errors == 0, f"{errors} operations failed:\n{failure_excerpt(output)}"
     assert changed == 0, "the second run changed: " + ", ".join(changed_operations(output))
+
+
+def failure_excerpt(output: str, context: int = 12) -> str:
+    """The lines around the first failed operation (pyinfra prints `Error:` under it)."""
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        if "Error:" in line or "pyinfra error" in line:
+            return "\n".join(lines[max(0, i - context): i + 40])
+    return output[-3000:]

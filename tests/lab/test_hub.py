@@ -1,0 +1,349 @@
+"""Hub mode on a real lab host: deploy twice, services, a real login over HTTPS, restarts.
+
+One host is deployed with the default hub site (then again: no changes); every later step
+changes the same host. Clients run in the lab's probe namespace, outside the host, and
+reach it over the lab bridge on the public port only: this file is also the client script
+there (`python test_hub.py kernel|session|browser URL USER PASSWORD_FILE ...`), needing
+requests + websocket-client (and Playwright with Debian's chromium for `browser`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+
+# -- the client (runs in the probe namespace) -----------------------------------------------
+
+
+def _hub_login(base: str, user: str, password: str):
+    """Log in at /hub/login; return the session (cookies) or raise SystemExit."""
+    import requests
+    import urllib3
+
+    urllib3.disable_warnings()
+    session = requests.Session()
+    session.verify = False  # the lab's self-signed certificate; TLS is checked separately
+    page = session.get(f"{base}hub/login", verify=False, timeout=120)
+    page.raise_for_status()
+    xsrf = session.cookies.get("_xsrf", path="/hub/")
+    answer = session.post(
+        f"{base}hub/login",
+        data={"username": user, "password": password, "_xsrf": xsrf},
+        verify=False, allow_redirects=False, timeout=120,
+    )
+    if answer.status_code not in (302, 303):
+        raise SystemExit(f"login as {user} refused: HTTP {answer.status_code}")
+    return session
+
+
+def _start_server(base: str, session, user: str) -> None:
+    """Start the user's server the way the hub's home page does, and wait for it."""
+    xsrf = session.cookies.get("_xsrf", path="/hub/")
+    started = session.post(f"{base}hub/api/users/{user}/server", headers={"X-XSRFToken": xsrf},
+                           verify=False, timeout=300)
+    if started.status_code not in (201, 202, 400):  # 400: already running
+        raise SystemExit(f"starting the server failed: HTTP {started.status_code} {started.text}")
+    while True:  # no deadline here: the hub's own start_timeout bounds it
+        model = session.get(f"{base}hub/api/users/{user}", headers={"X-XSRFToken": xsrf},
+                            verify=False, timeout=120).json()
+        server = model.get("servers", {}).get("", {})
+        if server.get("ready"):
+            return
+        if not server.get("pending") and not server.get("ready"):
+            raise SystemExit(f"the server of {user} did not start: {model}")
+        time.sleep(1)
+
+
+class Kernel:
+    """A kernel of the user's server and its websocket, through the proxy."""
+
+    def __init__(self, base: str, session, user: str):
+        import ssl
+
+        import websocket
+
+        self.base, self.session = f"{base}user/{user}/", session
+        page = session.get(f"{self.base}lab", verify=False, timeout=120)  # sets the server's _xsrf
+        page.raise_for_status()
+        self.xsrf = session.cookies.get("_xsrf", path=f"/user/{user}/")
+        self.headers = {"X-XSRFToken": self.xsrf}
+        kernel = session.post(f"{self.base}api/kernels", json={}, headers=self.headers,
+                              verify=False, timeout=120)
+        kernel.raise_for_status()
+        self.id = kernel.json()["id"]
+        cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+        url = self.base.replace("https://", "wss://", 1) + f"api/kernels/{self.id}/channels"
+        self.ws = websocket.create_connection(
+            url, cookie=cookie, header=self.headers, sslopt={"cert_reqs": ssl.CERT_NONE},
+            origin=base.rstrip("/"), timeout=300,
+        )
+
+    def run(self, code: str) -> str:
+        msg_id = uuid.uuid4().hex
+        self.ws.send(json.dumps({
+            "header": {"msg_id": msg_id, "username": "probe", "session": uuid.uuid4().hex,
+                       "msg_type": "execute_request", "version": "5.3"},
+            "parent_header": {}, "metadata": {}, "channel": "shell",
+            "content": {"code": code, "silent": False, "store_history": False,
+                        "user_expressions": {}, "allow_stdin": False},
+        }))
+        result = ""
+        while True:  # until the kernel is idle again after this request
+            message = json.loads(self.ws.recv())
+            if message.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind, content = message["msg_type"], message["content"]
+            if kind == "execute_result":
+                result = content["data"]["text/plain"]
+            elif kind == "error":
+                result = "error: " + content["ename"]
+            elif kind == "status" and content["execution_state"] == "idle":
+                return result
+
+    def close(self) -> None:
+        self.ws.close()
+        self.session.delete(f"{self.base}api/kernels/{self.id}", headers=self.headers,
+                            verify=False, timeout=60)
+
+
+def _browser(base: str, user: str, password: str, screenshot: str) -> dict:
+    """Log in with headless Chromium, land in JupyterLab, run a cell; save a screenshot."""
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
+        browser = p.chromium.launch_persistent_context(
+            profile,
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            ignore_https_errors=True,  # self-signed lab certificate
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+            viewport={"width": 1280, "height": 800},
+        )
+        page = browser.new_page()
+        page.set_default_timeout(300_000)
+        page.goto(f"{base}hub/login")
+        page.fill("input[name=username]", user)
+        page.fill("input[name=password]", password)
+        page.click("[type=submit]")
+        page.wait_for_url(f"**/user/{user}/lab**")
+        page.wait_for_selector(".jp-Launcher")
+        page.click(".jp-LauncherCard[data-category='Notebook']")
+        cell = page.locator(".jp-Notebook .jp-Cell .cm-content").first
+        cell.click()
+        page.keyboard.type("1+1")
+        page.keyboard.press("Shift+Enter")
+        output = page.locator(".jp-OutputArea-output").first
+        output.wait_for()
+        result = output.inner_text().strip()
+        page.screenshot(path=screenshot, full_page=True)
+        url = page.url
+        browser.close()
+    return {"result": result, "url": url}
+
+
+def client(argv: list[str]) -> int:
+    """`kernel URL USER PWFILE CODE` prints {"result"}; `session URL USER PWFILE` keeps a
+    kernel open: prints "ready" after `x = 41`, then `x + 1`'s result once a line arrives on
+    stdin; `browser URL USER PWFILE PNG` prints {"result", "url"}."""
+    what, base, user, password_file = argv[:4]
+    with open(password_file) as handle:
+        password = handle.read().strip()
+    if what == "browser":
+        print(json.dumps(_browser(base, user, password, argv[4])))
+        return 0
+    session = _hub_login(base, user, password)
+    _start_server(base, session, user)
+    kernel = Kernel(base, session, user)
+    try:
+        if what == "kernel":
+            print(json.dumps({"result": kernel.run(argv[4])}))
+        else:
+            kernel.run("x = 41")
+            print("ready", flush=True)
+            sys.stdin.readline()
+            print(json.dumps({"result": kernel.run("x + 1")}), flush=True)
+    finally:
+        kernel.close()
+    return 0
+
+
+# -- the tests (controller side) -------------------------------------------------------------
+
+try:
+    import pytest
+except ImportError:  # in the probe namespace, this file is only the client
+    pytest = None
+
+if pytest is not None:
+    import copy
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from deploy_helpers import assert_no_changes, changed_operations, run_deploy
+
+    pytestmark = pytest.mark.lab
+
+    CLIENT = Path(__file__).resolve()
+    ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+    class Site:
+        """The lab host, its spec as the user edits it, and the last deploy's output."""
+
+        def __init__(self, lab, tmp_path):
+            self.lab = lab
+            self.host = lab.new_host()
+            self.password_file = tmp_path / "admin.password"
+            # The default site (group_data/all.py), with the admin's password file here.
+            self.spec = {
+                "mode": "hub",
+                "tls": {"type": "self-signed"},
+                "users": {"accounts": [{
+                    "name": "admin", "admin": True, "password_file": str(self.password_file),
+                    "generate_password": True,
+                }]},
+                "hub": {"auth": {"type": "pam"}, "idle_culler": {"timeout": 3600}},
+            }
+            self.inventory = tmp_path / "inventory.py"
+            self.figures: dict[str, float] = {}
+
+        @property
+        def url(self) -> str:
+            return f"https://{self.host.address}/"
+
+        def deploy(self, label: str) -> str:
+            status = self.lab.status()
+            network = {  # the lab's package proxy and CA, as inventory/lab.py gives them
+                "http_proxy": status["proxy_url"],
+                "https_proxy": status["proxy_url"],
+                "no_proxy": status["no_proxy"],
+                "ca_certificates": [Path(p).read_text() for p in status["ca_certificates"]],
+            }
+            self.lab.write_inventory(self.inventory, [self.host],
+                                     {**copy.deepcopy(self.spec), "network": network})
+            start = time.monotonic()
+            output = run_deploy(self.inventory).stdout
+            self.figures[label] = time.monotonic() - start
+            if self.password_file.exists():
+                assert self.password_file.read_text().strip() not in output
+            return output
+
+        def sh(self, command: str) -> str:
+            return self.host.run(command).stdout.strip()
+
+        def main_pid(self, unit: str) -> int:
+            return int(self.sh(f"systemctl show -p MainPID --value {unit}"))
+
+        def probe_argv(self, *args: str) -> list[str]:
+            status = self.lab.status()
+            return ["ip", "netns", "exec", status["probe_netns"], sys.executable, str(CLIENT),
+                    args[0], self.url, "admin", str(self.password_file), *args[1:]]
+
+        def client(self, *args: str) -> dict:
+            result = subprocess.run(self.probe_argv(*args), capture_output=True, text=True,
+                                    env={**os.environ, "NO_PROXY": "*", "no_proxy": "*"})
+            assert result.returncode == 0, result.stderr[-3000:]
+            return json.loads(result.stdout.strip().splitlines()[-1])
+
+    @pytest.fixture(scope="module")
+    def site(lab, tmp_path_factory):
+        site = Site(lab, tmp_path_factory.mktemp("hub"))
+        yield site
+        print("\nhub deploy figures (s): "
+              + ", ".join(f"{k} {v:.0f}" for k, v in site.figures.items()))
+
+    @pytest.fixture(scope="module")
+    def testinfra_host(site):
+        import testinfra
+
+        return testinfra.get_host(site.host.ssh_url)
+
+    def test_default_hub_deploys_then_nothing_changes(site):
+        site.deploy("first run")
+        assert site.password_file.stat().st_mode & 0o777 == 0o600
+        assert_no_changes(site.deploy("second run"))
+
+    def test_services_ports_and_secret_files(site, testinfra_host):
+        host = testinfra_host
+        for unit in ("jupyterhub", "configurable-http-proxy"):
+            assert host.service(unit).is_running and host.service(unit).is_enabled
+        listening = host.run("ss -Hltn").stdout
+        assert any(f":{443} " in line and "127.0.0.1" not in line for line in listening.splitlines())
+        # Hub API and proxy API on loopback only.
+        for port in (8081, 8001):
+            assert host.socket(f"tcp://127.0.0.1:{port}").is_listening
+            assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening
+            assert not host.socket(f"tcp://:::{port}").is_listening
+        for path in ("/var/lib/jupyterhub/jupyterhub_cookie_secret",
+                     "/etc/pyinfra-jupyter/proxy-auth.env"):
+            secret = host.file(path)
+            assert secret.mode == 0o600 and secret.user == "root" and secret.size > 0, path
+        assert host.file("/var/lib/jupyterhub").mode == 0o700
+        # The proxy runs unprivileged, may read the TLS key, binds 443 with one capability.
+        proxy_pid = site.main_pid("configurable-http-proxy")
+        assert host.run(f"ps -o user= -p {proxy_pid}").stdout.strip() == "jupyter-proxy"
+        assert "jupyter-tls" in host.user("jupyter-proxy").groups
+        assert host.run(f"ps -o user= -p {site.main_pid('jupyterhub')}").stdout.strip() == "root"
+        # From outside, only the public ports answer.
+        probe = site.lab.probe(
+            "python3 -c 'import socket,sys; s=socket.socket(); s.settimeout(5); "
+            f"sys.exit(s.connect_ex((\"{site.host.address}\", 8001)) == 0)'"
+        )
+        assert probe.returncode == 0, "the proxy API answers from outside the host"
+        # The admin's password is nowhere on the host in clear.
+        password = site.password_file.read_text().strip()
+        found = host.run(f"grep -rlF '{password}' /etc /opt /var/lib/jupyterhub /root || true")
+        assert found.stdout.strip() == ""
+
+    def test_pam_user_runs_code_over_https_through_the_proxy(site):
+        assert site.client("kernel", "1+1") == {"result": "2"}
+        # Port 80 redirects to HTTPS; TLS 1.2 is the floor (tls.min_version).
+        redirect = site.lab.probe(
+            f"curl -s -o /dev/null -w '%{{http_code}} %{{redirect_url}}' http://{site.host.address}/hub/"
+        ).stdout
+        assert redirect.startswith("301 https://"), redirect
+        old = site.lab.probe(
+            f"echo | openssl s_client -tls1_1 -connect {site.host.address}:443 2>&1"
+        ).stdout
+        assert "alert protocol version" in old or "no protocols available" in old, old
+
+    def test_browser_login_lands_in_jupyterlab_and_runs_a_cell(site):
+        if not Path("/usr/bin/chromium").exists():
+            pytest.skip("needs Debian's chromium on the controller (apt-get install chromium)")
+        ARTIFACTS.mkdir(exist_ok=True)
+        screenshot = ARTIFACTS / "hub-jupyterlab.png"
+        ran = site.client("browser", str(screenshot))
+        assert ran["result"] == "2" and "/user/admin/lab" in ran["url"]
+        assert screenshot.stat().st_size > 10_000
+
+    def test_spec_change_restarts_only_the_hub_and_sessions_survive(site):
+        proxy_pid, hub_pid = (site.main_pid(u) for u in ("configurable-http-proxy", "jupyterhub"))
+        session = subprocess.Popen(
+            site.probe_argv("session"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env={**os.environ, "no_proxy": "*"},
+        )
+        try:
+            assert session.stdout.readline().strip() == "ready", session.stderr.read()
+            site.spec["hub"]["idle_culler"]["timeout"] = 7200
+            output = site.deploy("idle timeout change")
+            changed = changed_operations(output)
+            assert any("jupyterhub_config.py" in op for op in changed), changed
+            assert not any("configurable-http-proxy" in op for op in changed), changed
+            assert site.main_pid("configurable-http-proxy") == proxy_pid
+            assert site.main_pid("jupyterhub") != hub_pid
+            out, err = session.communicate("go\n")
+            assert json.loads(out.strip().splitlines()[-1]) == {"result": "42"}, err[-2000:]
+        finally:
+            if session.poll() is None:
+                session.kill()
+        assert "--timeout=7200" in site.sh("cat /etc/jupyterhub/jupyterhub_config.py")
+        assert_no_changes(site.deploy("rerun after change"))
+
+
+if __name__ == "__main__":
+    sys.exit(client(sys.argv[1:]))

@@ -1,0 +1,225 @@
+"""TLS on a real lab host against a real ACME server (Pebble) in the lab namespace.
+
+Pebble validates HTTP-01 by connecting to the host's port 80 through its firewall, and
+DNS-01 through pebble-challtestsrv's DNS, fed by a fake DuckDNS API. The served
+certificate is checked from the probe namespace against Pebble's root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.lab.deploy_helpers import assert_no_changes, failure_excerpt, run_deploy
+from tests.pebble_support import PEBBLE_ENV, make_ca, pebble_config
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(not shutil.which("pebble"), reason="Debian package pebble missing"),
+]
+
+DOMAIN = "hub.lab.test"
+DUCK = "family.duckdns.org"
+DUCK_TOKEN = "duck-token-0123456789abcdef"
+ACME_PORT, MGMT_PORT, DNS_PORT, CTS_PORT, DUCK_PORT = 14000, 15000, 8053, 8055, 8056
+
+
+class Acme:
+    """Pebble + challtestsrv (+ the fake DuckDNS) running in the lab namespace."""
+
+    def __init__(self, lab, tmp: Path):
+        self.lab, self.tmp = lab, tmp
+        self.address = lab.lab_address
+        self.ca, self.cert, self.key = make_ca(tmp, addresses=(self.address,))
+        self.cts = f"http://{self.address}:{CTS_PORT}"
+        lab.run_service("challtestsrv", [
+            "pebble-challtestsrv", "-http01", "", "-https01", "", "-tlsalpn01", "",
+            "-defaultIPv6", "",
+            "-dns01", f"{self.address}:{DNS_PORT}", "-management", f"{self.address}:{CTS_PORT}",
+        ], wait_port=CTS_PORT)
+        token = tmp / "duck.token"
+        token.write_text(DUCK_TOKEN)
+        lab.run_service("duckdns", [
+            sys.executable, str(Path(__file__).with_name("fake_duckdns.py")),
+            "--listen", f"{self.address}:{DUCK_PORT}", "--challtestsrv", self.cts,
+            "--token-file", str(token),
+        ], wait_port=DUCK_PORT)
+
+    def point(self, name: str, address: str) -> None:
+        """Make challtestsrv's DNS answer `name` with `address` (called in the lab namespace:
+        the machine's own namespace has no route to the lab bridge)."""
+        body = json.dumps({"host": name, "addresses": [address]})
+        self.lab.lab.lab_exec(
+            f"curl -sf --noproxy '*' -X POST -d '{body}' {self.cts}/add-a", check=True
+        )
+
+    def start(self, validity: int | None = None) -> None:
+        config = pebble_config(
+            self.tmp / "pebble.json", listen=f"{self.address}:{ACME_PORT}",
+            management=f"{self.address}:{MGMT_PORT}", cert=self.cert, key=self.key,
+            http_port=80, tls_port=443, validity=validity,
+        )
+        self.lab.run_service(
+            "pebble", ["pebble", "-config", str(config), "-dnsserver",
+                       f"{self.address}:{DNS_PORT}"],
+            env={**os.environ, **PEBBLE_ENV}, wait_port=ACME_PORT,
+        )
+        # Pebble makes a new root at each start: what the served chain must verify against.
+        root = self.lab.lab.lab_exec(
+            f"curl -sf --noproxy '*' --cacert {self.ca} https://{self.address}:{MGMT_PORT}/roots/0",
+            check=True,
+        ).stdout
+        (self.tmp / "root.pem").write_text(root)
+
+    def stop(self) -> None:
+        self.lab.lab.stop_service("pebble")
+
+    @property
+    def directory(self) -> str:
+        return f"https://{self.address}:{ACME_PORT}/dir"
+
+    @property
+    def root(self) -> Path:
+        return self.tmp / "root.pem"
+
+
+@pytest.fixture(scope="module")
+def host(lab):
+    return lab.new_host()
+
+
+@pytest.fixture(scope="module")
+def acme(lab, host, tmp_path_factory):
+    # After `host`: the lab's bridge (where Pebble listens) exists once a host is up.
+    return Acme(lab, tmp_path_factory.mktemp("acme"))
+
+
+def network(lab, acme) -> dict:
+    status = lab.status()
+    return {
+        "http_proxy": status["proxy_url"],
+        "https_proxy": status["proxy_url"],
+        # The ACME server and the fake DNS API are on the lab bridge, not behind the proxy
+        # (urllib matches no_proxy by name, so the address itself, not only the subnet).
+        "no_proxy": [*status["no_proxy"], acme.address],
+        "ca_certificates": [Path(p).read_text() for p in status["ca_certificates"]],
+    }
+
+
+def site(lab, acme, host, tmp_path, **tls) -> Path:
+    tls_spec = {"type": "acme", "email": "admin@lab.test", "domains": [DOMAIN],
+                "directory": acme.directory, "directory_ca": acme.ca.read_text(), **tls}
+    data = {"network": network(lab, acme), "tls": tls_spec,
+            "users": {"allow_all": True}, "hub": {"auth": {"type": "pam"}}}
+    if tls.get("challenge") == "dns-01":
+        data["ddns"] = {"provider": "duckdns", "domain": DUCK, "token": DUCK_TOKEN,
+                        "api_url": f"http://{acme.address}:{DUCK_PORT}"}
+    return lab.write_inventory(tmp_path / "inventory.py", [host], host_data=data)
+
+
+def served(lab, host, name: str, root: Path, *options: str) -> str:
+    """What `openssl s_client` sees on the host's public port, from the probe namespace."""
+    result = lab.probe(
+        f"echo | timeout 20 openssl s_client -connect {host.address}:443 -servername {name} "
+        f"-CAfile {root} -verify_return_error {' '.join(options)} 2>&1"
+    )
+    return result.stdout
+
+
+def serial(lab, host, name: str, root: Path) -> str:
+    result = lab.probe(
+        f"echo | timeout 20 openssl s_client -connect {host.address}:443 -servername {name} "
+        f"-CAfile {root} 2>/dev/null | openssl x509 -noout -serial -ext subjectAltName"
+    )
+    return result.stdout.strip()
+
+
+def test_http01_issue_serve_and_converge(lab, acme, host, tmp_path):
+    acme.point(DOMAIN, host.address)
+    acme.start()
+    inventory = site(lab, acme, host, tmp_path)
+    run_deploy(inventory)
+    assert_no_changes(run_deploy(inventory).stdout)
+
+    out = served(lab, host, DOMAIN, acme.root)
+    assert "Verify return code: 0 (ok)" in out, out
+    assert f"DNS:{DOMAIN}" in serial(lab, host, DOMAIN, acme.root)
+    # TLS 1.2+ only on the public port.
+    assert "Verify return code: 0 (ok)" in served(lab, host, DOMAIN, acme.root, "-tls1_2")
+    old = served(lab, host, DOMAIN, acme.root, "-tls1_1")
+    assert "Verify return code: 0 (ok)" not in old and "Cipher is (NONE)" in old or \
+        "alert" in old.lower(), old
+    # Port 80 redirects to HTTPS (and served the challenge Pebble validated).
+    redirect = lab.probe(f"curl -s -o /dev/null -w '%{{http_code}} %{{redirect_url}}' "
+                         f"-H 'Host: {DOMAIN}' http://{host.address}/hub/")
+    assert redirect.stdout == f"301 https://{DOMAIN}/hub/"
+    # The account key and private key never leave 0600 / 0640.
+    modes = host.run("stat -L -c '%a %U %G' /etc/pyinfra-jupyter/tls/account.key "
+                     "/etc/pyinfra-jupyter/tls/privkey.pem").stdout.split("\n")
+    assert modes[0] == "600 root root" and modes[1] == "640 root jupyter-tls"
+
+
+def test_failed_issuance_keeps_the_old_certificate_and_says_why(lab, acme, host, tmp_path):
+    before = serial(lab, host, DOMAIN, acme.root)
+    # A new name that points elsewhere: Pebble cannot validate it on this host.
+    acme.point("other.lab.test", acme.address)
+    inventory = site(lab, acme, host, tmp_path, domains=[DOMAIN, "other.lab.test"])
+    result = run_deploy(inventory, check=False)
+    assert result.returncode != 0, failure_excerpt(result.stdout)
+    assert "other.lab.test" in result.stdout and "port 80" in result.stdout, result.stdout[-3000:]
+    assert serial(lab, host, DOMAIN, acme.root) == before
+
+    # The ACME server down: the run fails naming it; HTTPS keeps serving the old certificate.
+    acme.stop()
+    result = run_deploy(inventory, check=False)
+    assert result.returncode != 0
+    assert "cannot reach ACME directory" in result.stdout, result.stdout[-3000:]
+    assert serial(lab, host, DOMAIN, acme.root) == before
+    assert "Verify return code: 0 (ok)" in served(lab, host, DOMAIN, acme.root)
+
+
+def test_the_timer_renews_without_a_deploy(lab, acme, host, tmp_path):
+    acme.start(validity=30)  # certificates valid 30 s: renewal due after 20 s
+    inventory = site(lab, acme, host, tmp_path, domains=[DOMAIN, f"www.{DOMAIN}"])
+    acme.point(f"www.{DOMAIN}", host.address)
+    run_deploy(inventory)
+    first = serial(lab, host, DOMAIN, acme.root)
+    assert f"DNS:www.{DOMAIN}" in first
+
+    timer = host.run("systemctl show -p ActiveState -p UnitFileState "
+                     "pyinfra-jupyter-tls-renew.timer").stdout
+    assert "ActiveState=active" in timer and "UnitFileState=enabled" in timer
+    time.sleep(21)
+    # What the timer starts; nothing from the deploy side.
+    host.run("systemctl start pyinfra-jupyter-tls-renew.service", timeout=120)
+    # The proxy restarts to load the new certificate: wait until it serves again.
+    deadline = time.monotonic() + 60
+    now = serial(lab, host, DOMAIN, acme.root)
+    while now in ("", first) and time.monotonic() < deadline:
+        time.sleep(1)
+        now = serial(lab, host, DOMAIN, acme.root)
+    assert now not in ("", first)
+    assert "Verify return code: 0 (ok)" in served(lab, host, DOMAIN, acme.root)
+    journal = host.run("journalctl -u pyinfra-jupyter-tls-renew.service --no-pager").stdout
+    assert "issued" in journal or "renewed" in journal, journal[-2000:]
+
+
+def test_dns01_with_port_80_closed(lab, acme, host, tmp_path):
+    acme.start()
+    inventory = site(lab, acme, host, tmp_path, domains=[DUCK], challenge="dns-01",
+                     http_port=None, dns_propagation_seconds=0)
+    run_deploy(inventory)
+    assert f"DNS:{DUCK}" in serial(lab, host, DUCK, acme.root)
+    assert "Verify return code: 0 (ok)" in served(lab, host, DUCK, acme.root)
+    # Port 80 is closed: nothing answers there from outside.
+    closed = lab.probe(f"curl -s -m 5 -o /dev/null -w '%{{http_code}}' http://{host.address}/")
+    assert closed.stdout in ("000", "")
+    assert_no_changes(run_deploy(inventory).stdout)
+    log = lab.lab.service_log("duckdns").read_text()
+    assert "ok=True" in log and DUCK_TOKEN not in log
