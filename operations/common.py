@@ -26,6 +26,16 @@ def template(component: str, name: str) -> str:
     return str(TEMPLATES / component / f"{name}.j2")
 
 
+def render(component: str, name: str, **values) -> str:
+    """Render templates/<component>/<name>.j2 the way files.template does (strict)."""
+    import jinja2
+
+    with open(template(component, name)) as handle:
+        source = handle.read()
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    return env.from_string(source).render(**values)
+
+
 def text(content: str) -> StringIO:
     """An in-memory file for files.put."""
     return StringIO(content)

@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from pyinfra import host
 from pyinfra.api import FactBase, FileUploadCommand, StringCommand, deploy, operation
 from pyinfra.api.exceptions import DeployError
-from pyinfra.facts.files import File, Sha1File
+from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
 from .common import PROXY_TOKEN_ENV, TEMPLATES, python_venv, service, template
@@ -41,6 +41,7 @@ from .spec.hub import (
     PamAuth,
     SystemdSpawner,
 )
+from .staged import staged_file
 
 CONFIG_DIR = "/etc/jupyterhub"
 CONFIG = f"{CONFIG_DIR}/jupyterhub_config.py"
@@ -193,61 +194,6 @@ def login_password(user: str, password: SecretStr):
     yield StringCommand(f"chpasswd -e < {staged}; rc=$?; rm -f {staged}; exit $rc")
 
 
-@operation()
-def secret_file(content: SecretStr, dest: str, mode: str = "600"):
-    """
-    Upload a secret file (root-owned): never shown in output or diffs, even with --diff.
-
-    + content: the file's text (a SecretStr)
-    + dest: where it goes; it is staged next to it, created 0600 before anything is written
-
-    .. code:: python
-
-        secret_file(content=SecretStr('{"k": "v"}'), dest="/etc/jupyterhub/secrets.json")
-    """
-    text = content.get_secret_value()
-    current = host.get_fact(File, path=dest)
-    same = current and host.get_fact(Sha1File, path=dest) == _sha1(text)
-    if same and current.get("mode") == int(mode) and current.get("user") == "root":
-        host.noop(f"{dest} is up to date")
-        return
-    staged = f"{dest}.pyinfra-new"
-    yield StringCommand(f"umask 077 && : > {staged}")
-    yield FileUploadCommand(StringIO(text), staged)
-    yield StringCommand(f"chown root:root {staged} && chmod {mode} {staged} && mv -f {staged} {dest}")
-
-
-@operation()
-def checked_config(content: str, dest: str, check: str):
-    """
-    Upload a config file, check it on the host, and only then let it replace the live one.
-
-    + content: the rendered file
-    + dest: the live path; the new file is staged at DEST.pyinfra-new
-    + check: a command that must succeed on the staged file (`{path}` is replaced)
-
-    .. code:: python
-
-        checked_config(content=text, dest="/etc/jupyterhub/jupyterhub_config.py",
-                       check="/opt/jupyterhub/bin/python /etc/jupyterhub/check_config.py {path}")
-    """
-    current = host.get_fact(File, path=dest)
-    if current and host.get_fact(Sha1File, path=dest) == _sha1(content) and current.get(
-        "mode"
-    ) == 644:
-        host.noop(f"{dest} is up to date")
-        return
-    staged = f"{dest}.pyinfra-new"
-    yield FileUploadCommand(StringIO(content), staged)
-    yield StringCommand(f"chown root:root {staged} && chmod 644 {staged}")
-    yield StringCommand(f"{check.format(path=staged)} || {{ rm -f {staged}; exit 1; }}")
-    yield StringCommand(f"mv -f {staged} {dest}")
-
-
-def _sha1(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
-
-
 # -- what the hub is made of -----------------------------------------------------------
 
 
@@ -369,17 +315,18 @@ def deploy_hub(spec: SiteSpec, platform: Platform) -> None:
     changed: list = [venv_changed]
     secret_values = hub_secrets(spec)
     if secret_values:
-        changed.append(secret_file(
+        changed.append(staged_file(
             name=f"Upload {SECRETS} (mode 0600, contents not shown)",
             content=SecretStr(json.dumps(secret_values, indent=1, sort_keys=True) + "\n"),
             dest=SECRETS,
+            mode="600",
         ))
     else:
         files.file(name=f"Remove {SECRETS} (no secrets needed)", path=SECRETS, present=False)
 
     files.put(name=f"Upload {CHECK_SCRIPT}", src=StringIO(CHECK_CONFIG), dest=CHECK_SCRIPT,
               user="root", group="root", mode="644")
-    changed.append(checked_config(
+    changed.append(staged_file(
         name=f"Upload {CONFIG} (checked by the hub's Python before it replaces the old one)",
         content=render_config(spec),
         dest=CONFIG,

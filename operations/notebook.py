@@ -11,17 +11,28 @@ from __future__ import annotations
 
 import shlex
 
+from pydantic import SecretStr
 from pyinfra import host
 from pyinfra.api import FactBase, deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.server import Users
 from pyinfra.operations import files, server, systemd
 
-from .common import NETWORK_ENV, TLS_CERT, TLS_GROUP, TLS_KEY, python_venv, service, template
+from .common import (
+    NETWORK_ENV,
+    TLS_CERT,
+    TLS_GROUP,
+    TLS_KEY,
+    python_venv,
+    render,
+    service,
+    template,
+)
 from .network import download_env
 from .platforms import Platform
 from .spec import SiteSpec
 from .spec.notebook import NotebookInstance, NotebookSpec
+from .staged import staged_file
 
 CONFIG_ROOT = "/etc/jupyter/instances"
 CONFIG_NAME = "jupyter_server_config.py"
@@ -164,11 +175,12 @@ def packages(spec: SiteSpec, instance: NotebookInstance, platform: Platform) -> 
 # the rendered config the way the server will and check what a typo or an incompatible
 # jupyter_server would break (types, the identity provider, reading the TLS files).
 CHECK_CONFIG = """
-import ssl, sys
+import os, ssl, sys
 from traitlets.config.loader import PyFileConfigLoader
 from jupyter_server.serverapp import ServerApp
 from jupyter_server.auth.identity import PasswordIdentityProvider
-config = PyFileConfigLoader(sys.argv[2], path=sys.argv[1]).load_config()
+directory, name = os.path.split(sys.argv[1])
+config = PyFileConfigLoader(name, path=directory).load_config()
 app = ServerApp(config=config)
 provider = PasswordIdentityProvider(config=config)
 assert provider.hashed_password.startswith("argon2:"), "no argon2 password hash"
@@ -178,20 +190,16 @@ print(f"config ok: {app.ip}:{app.port} root_dir={app.root_dir}")
 """
 
 
-def check_command(spec: NotebookSpec, instance: NotebookInstance) -> str:
-    """Shell command checking an instance's config; renames a rejected config aside.
+def check_command(spec: NotebookSpec, instance: NotebookInstance, path: str = "{path}") -> str:
+    """Shell command loading the config at `path` as the instance user, with its venv.
 
-    The rename makes the next run render (and check) it again, since a failed check stops
-    the deploy before the restart; the running server keeps the config it loaded.
+    By default `path` is left as `{path}`, for staged_file to check the staged copy before
+    it replaces the live config: a rejected config never reaches the running server.
     """
-    directory = config_dir(instance.name)
     python = f"{venv_dir(spec, instance.name)}/bin/python"
-    check = shlex.join(
-        ["runuser", "-u", instance.user, "--", python, "-c", CHECK_CONFIG, directory, CONFIG_NAME]
-    )
-    config = shlex.quote(f"{directory}/{CONFIG_NAME}")
+    check = shlex.join(["runuser", "-u", instance.user, "--", python, "-c", CHECK_CONFIG])
     # cd /: the user may not read root's working directory.
-    return f"cd / && {check} || {{ mv -f {config} {config}.rejected; exit 1; }}"
+    return f"cd / && {check} {path if path == '{path}' else shlex.quote(path)}"
 
 
 # -- the deploy ------------------------------------------------------------------------------
@@ -278,15 +286,18 @@ def _instance(
     files.directory(
         name=f"Create {directory}", path=directory, user=instance.user, mode="700"
     )
-    config = files.template(
-        name=f"Upload {directory}/{CONFIG_NAME} (mode 0600: it holds the password hash)",
-        src=template("notebook", f"{CONFIG_NAME}"),
+    config = staged_file(
+        name=f"Upload {directory}/{CONFIG_NAME} (mode 0600, checked first: it holds the "
+        "password hash, never shown)",
         dest=f"{directory}/{CONFIG_NAME}",
+        content=SecretStr(render(
+            "notebook", CONFIG_NAME,
+            **config_values(instance, password_hash(instance, existing_hash),
+                             spec.tls.min_version),
+        )),
         user=instance.user,
         mode="600",
-        **config_values(
-            instance, password_hash(instance, existing_hash), spec.tls.min_version
-        ),
+        check=check_command(notebook, instance),
     )
     dropin = files.template(
         name=f"Upload {dropin_dir(name)}/instance.conf (user {instance.user}, writable paths)",
@@ -300,10 +311,11 @@ def _instance(
         systemd=platform.systemd or 0,
     )
     changed = [config.will_change, dropin.will_change, unit.will_change, venv_changed]
+    # A new venv (an upgraded jupyter_server) must still load the config in place.
     server.shell(
-        name=f"Check the rendered config of {name} before (re)starting it",
-        commands=[check_command(notebook, instance)],
-        _if=lambda: any(changed),
+        name=f"Check the config of {name} against its new venv or unit before restarting",
+        commands=[check_command(notebook, instance, f"{directory}/{CONFIG_NAME}")],
+        _if=lambda: not config.will_change and any(changed),
     )
     service(
         unit_name(name),

@@ -27,14 +27,15 @@ class Pins:
     systemdspawner: str = "1.0.2"  # jupyterhub-systemdspawner
 
 
-# Current releases for distros whose Python is 3.9+ (JupyterHub 5+ needs it).
+# Current releases for distros whose Python is 3.10+ (JupyterHub 6 needs it).
 MODERN = Pins(
     # Checked with `pip index versions` / `npm view` (hub helper): newest releases that
     # install together on Python 3.11 (Debian 12). JupyterHub 6 and JupyterLab 4.6 need
     # Python 3.10+: a distro with 3.9 (Debian 11) needs older pins.
     jupyterhub="6.1.1",
     jupyterlab="4.6.6",
-    notebook="7.4.7",
+    # Notebook 7.x follows JupyterLab's minor version: 7.4 does not install beside lab 4.6.
+    notebook="7.6.5",
     # 4.6.3 is the newest 4.x; CHP 5.x needs Node >= 20, Debian 12 ships Node 18.
     chp="4.6.3",
     culler="2.0.0",

@@ -11,9 +11,9 @@ class PythonSpec(Model):
     """Which Python runs Jupyter, and what users' kernels get installed system-wide."""
 
     min_version: str = Field(
-        "3.9",
+        "3.10",
         pattern=r"^3\.\d+$",
-        description="Oldest Python accepted for the service venvs (JupyterHub 5+ needs 3.9+).",
+        description="Oldest Python accepted for the service venvs (JupyterHub 6 needs 3.10+).",
     )
     packages: list[Package] = Field(
         default_factory=list,

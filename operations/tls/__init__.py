@@ -14,6 +14,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pydantic import SecretStr
 from pyinfra import host
 from pyinfra.api import FactBase, deploy
 from pyinfra.operations import files, server, systemd
@@ -31,10 +32,10 @@ from ..common import (
 )
 from ..network import download_env
 from ..platforms import Platform
-from ..secrets import secret_file
 from ..spec import SiteSpec
 from ..spec.ddns import Cloudflare, DuckDns, Dynv6
 from ..spec.tls import AcmeTls, ProvidedTls, SelfSignedTls
+from ..staged import staged_file
 
 AGENT_SRC = Path(__file__).with_name("agent.py")
 AGENT_HOME = "/opt/pyinfra-jupyter/tls-agent"
@@ -173,8 +174,9 @@ def deploy_tls(spec: SiteSpec, platform: Platform) -> None:
     # Secrets and provided material: 0600 files, content never shown in the output.
     token = _dns_token(spec) if isinstance(tls, AcmeTls) and tls.challenge == "dns-01" else None
     if token:
-        changed.append(secret_file(name=f"Upload the DNS API token {TLS_DIR}/dns-token",
-                                   content=token + "\n", dest=f"{TLS_DIR}/dns-token").will_change)
+        changed.append(staged_file(name=f"Upload the DNS API token {TLS_DIR}/dns-token",
+                                   content=SecretStr(token + "\n"), dest=f"{TLS_DIR}/dns-token",
+                                   mode="600").will_change)
     if isinstance(tls, AcmeTls) and tls.directory_ca:
         changed.append(files.put(name="Upload the ACME directory's CA certificate",
                                  src=text(tls.directory_ca), dest=f"{TLS_DIR}/acme-directory-ca.pem",
@@ -184,9 +186,8 @@ def deploy_tls(spec: SiteSpec, platform: Platform) -> None:
         changed.append(files.put(name="Upload the provided certificate chain",
                                  src=text(tls.cert_pem), dest=f"{TLS_DIR}/provided/fullchain.pem",
                                  mode="644").will_change)
-        changed.append(secret_file(name="Upload the provided private key",
-                                   content=tls.key_pem.get_secret_value(),
-                                   dest=f"{TLS_DIR}/provided/privkey.pem").will_change)
+        changed.append(staged_file(name="Upload the provided private key", content=tls.key_pem,
+                                   dest=f"{TLS_DIR}/provided/privkey.pem", mode="600").will_change)
 
     if isinstance(tls, AcmeTls):
         files.directory(name=f"Create the ACME webroot {WEBROOT}", path=WEBROOT, mode="755")

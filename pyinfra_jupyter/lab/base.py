@@ -48,6 +48,10 @@ APT_PROXY_CONF = f"""\
 // Written by the pyinfra-jupyter lab: apt reaches its mirrors via the lab proxy.
 Acquire::http::Proxy "{PROXY_URL}";
 Acquire::https::Proxy "{PROXY_URL}";
+// A stalled transfer through the proxy must fail and be retried, not hang apt for minutes.
+Acquire::http::Timeout "30";
+Acquire::https::Timeout "30";
+Acquire::Retries "3";
 """
 
 

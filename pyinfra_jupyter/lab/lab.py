@@ -325,9 +325,11 @@ class Lab:
             ["nsenter", f"--net={net.ns_path(ns)}", "socat",
              "TCP-LISTEN:3128,bind=127.0.0.1,reuseaddr,fork",
              f"UNIX-CONNECT:{self.dir / 'proxy.sock'}"],
-            # SSH out of the host: a socket in the state dir -> the host's sshd ...
-            ["nsenter", f"--net={net.ns_path(ns)}", "socat",
-             f"UNIX-LISTEN:{ssh_sock},fork,unlink-early,mode=600", "TCP:127.0.0.1:22"],
+            # SSH into the host: a socket in the state dir -> from the lab (bridge) namespace
+            # to the host's address, so SSH crosses the host's firewall like on a real server
+            # (via the host's own 127.0.0.1 it would always be let through as loopback) ...
+            ["nsenter", f"--net={net.ns_path(net.lab_ns(self.name))}", "socat",
+             f"UNIX-LISTEN:{ssh_sock},fork,unlink-early,mode=600", f"TCP:{address}:22"],
             # ... and a loopback port on the machine -> that socket.
             ["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork",
              f"UNIX-CONNECT:{ssh_sock}"],
