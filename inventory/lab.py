@@ -22,6 +22,7 @@ _sys.path.insert(0, str(_Path(__file__).resolve().parent.parent))
 
 from pyinfra_jupyter.lab import Lab as _Lab  # noqa: E402
 from pyinfra_jupyter.lab import LabError as _LabError  # noqa: E402
+from pyinfra_jupyter.lab import network_spec as _network_spec  # noqa: E402
 
 
 def _hosts():
@@ -34,12 +35,7 @@ def _hosts():
         raise _InventoryError(
             f"lab {lab.name!r} is not up: run `pyinfra-jupyter lab up` first"
         )
-    network = {
-        "http_proxy": status["proxy_url"],
-        "https_proxy": status["proxy_url"],
-        "no_proxy": status["no_proxy"],
-        "ca_certificates": [_Path(p).read_text() for p in status["ca_certificates"]],
-    }
+    network = _network_spec(status)
     return [
         (
             h["name"],

@@ -40,6 +40,11 @@ class AcmeTls(_TlsCommon):
         "http-01",
         description="dns-01 goes through the DDNS provider's API: for hosts whose port 80 is blocked.",
     )
+    preflight: bool = Field(
+        True,
+        description="Before asking the CA, check from the host that each domain resolves (and "
+        "not to loopback); turn off when the CA uses DNS the host cannot see (a private CA).",
+    )
     dns_propagation_seconds: int | None = Field(
         None, ge=0, le=3600,
         description="dns-01: wait this long after the provider took the TXT record; "

@@ -111,6 +111,7 @@ def agent_config(spec: SiteSpec, names: list[str]) -> dict:
             "email": tls.email,
             "challenge": tls.challenge,
             "webroot": WEBROOT,
+            "preflight": tls.preflight,
         }
         if tls.directory_ca:
             acme["ca_bundle"] = f"{TLS_DIR}/acme-directory-ca.pem"

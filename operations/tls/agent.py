@@ -38,6 +38,7 @@ Config (JSON)::
         "webroot": "/var/lib/pyinfra-jupyter/acme-challenge",
         "ca_bundle": "/path/ca.pem",                     # optional: trust for the ACME server
         "timeout": 120,                                  # seconds for validation + issuance
+        "preflight": true,                               # check DNS from here before the CA
         "dns": {                                         # dns-01 only
           "provider": "duckdns" | "dynv6" | "cloudflare" | "fake",
           "token_file": "/etc/pyinfra-jupyter/tls/dns-token",   # 0600, holds the API token
@@ -1180,6 +1181,55 @@ def needs_new(cfg: Config, state: dict, pair) -> str | None:
     return None
 
 
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def local_addresses() -> set[str]:
+    """This host's own addresses (best effort: `hostname -I`, plus loopback)."""
+    found = {"127.0.0.1", "::1"}
+    try:
+        out = subprocess.run(["hostname", "-I"], capture_output=True, text=True, timeout=5)
+        found.update(out.stdout.split())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return found
+
+
+def preflight(cfg: Config, resolve=socket.getaddrinfo, local=local_addresses) -> None:
+    """Checks before asking the CA; raises AgentError for what would surely fail, warns for
+    what cannot be judged from here (DNS from inside a NAT, port 80 from outside)."""
+    email = cfg.acme.get("email")
+    if email and not EMAIL_RE.match(email):
+        raise ConfigError(f"acme.email {email!r} is not an e-mail address")
+    if cfg.acme.get("challenge", "http-01") != "http-01" or not cfg.acme.get("preflight", True):
+        return
+    mine = local()
+    for name in cfg.names:
+        if is_ip(name):
+            continue
+        try:
+            addresses = {info[4][0] for info in resolve(name, 80, type=socket.SOCK_STREAM)}
+        except socket.gaierror as exc:
+            if exc.errno == socket.EAI_NONAME:
+                raise AgentError(
+                    f"{name} does not resolve (no such name in DNS): create an A (or AAAA) "
+                    "record pointing at this host's public address, then deploy again"
+                ) from None
+            warn(f"preflight: cannot check the DNS of {name} from this host "
+                 f"({short_reason(exc)}); the CA will look it up itself")
+            continue
+        loopback = sorted(a for a in addresses if a.startswith("127.") or a == "::1")
+        if loopback:
+            raise AgentError(
+                f"{name} resolves to {', '.join(loopback)} (loopback): the CA cannot reach "
+                "this host there; point the name at the host's public address"
+            )
+        if not addresses & mine:
+            warn(f"preflight: {name} resolves to {', '.join(sorted(addresses))}, not to an "
+                 "address of this host: fine behind a NAT router forwarding port 80 here, "
+                 "otherwise fix the DNS record")
+
+
 def ensure_acme(cfg: Config, store: Store) -> Result:
     state = store.state()
     pair = store.load_pair()
@@ -1211,6 +1261,7 @@ def ensure_acme(cfg: Config, store: Store) -> Result:
             return Result(False, "unchanged: " + describe(leaf, renew_at, basis))
         reason = f"renewal due ({basis})"
     try:
+        preflight(cfg)
         if acme is None:
             acme = Acme(cfg, store)
         fullchain, kpem = acme.issue(cfg.names)

@@ -6,7 +6,7 @@ reachable over SSH through a loopback port and given package access through an
 HTTP proxy. Nothing here knows about Jupyter. See docs/lab.md.
 """
 
-from .lab import Lab, list_labs
+from .lab import Lab, list_labs, network_spec
 from .util import LabError
 
-__all__ = ["Lab", "LabError", "list_labs"]
+__all__ = ["Lab", "LabError", "list_labs", "network_spec"]

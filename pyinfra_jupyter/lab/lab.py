@@ -449,6 +449,20 @@ def _port_check(addr: str, port: int) -> str:
     )
 
 
+def network_spec(status: dict, extra_no_proxy: tuple[str, ...] = ()) -> dict:
+    """How a lab host reaches package registries: the value for a deploy's `network` key.
+
+    The proxy inside every host and the controller's CA certificates (hosts behind the
+    machine's TLS-inspecting egress need them, exactly like hosts behind a corporate proxy).
+    """
+    return {
+        "http_proxy": status["proxy_url"],
+        "https_proxy": status["proxy_url"],
+        "no_proxy": [*status["no_proxy"], *extra_no_proxy],
+        "ca_certificates": [Path(p).read_text() for p in status["ca_certificates"]],
+    }
+
+
 def list_labs() -> list[str]:
     return sorted(p.parent.name for p in STATE_ROOT.glob("*/state.json"))
 

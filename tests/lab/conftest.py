@@ -24,7 +24,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from pyinfra_jupyter.lab import Lab, LabError  # noqa: E402
+from pyinfra_jupyter.lab import Lab, LabError, network_spec  # noqa: E402
 
 
 def pytest_configure(config):
@@ -91,6 +91,10 @@ class LabFixture:
 
     def run_service(self, name: str, argv: list[str], **kwargs) -> int:
         return self.lab.run_service(name, argv, **kwargs)
+
+    def network(self, *extra_no_proxy: str) -> dict:
+        """The `network` spec key for this lab's hosts (proxy, CA), as inventory/lab.py sets it."""
+        return network_spec(self.lab.status(), extra_no_proxy)
 
     @property
     def lab_address(self) -> str:

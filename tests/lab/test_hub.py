@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-import uuid
 
 # -- the client (runs in the probe namespace) -----------------------------------------------
 
@@ -56,56 +55,15 @@ def _start_server(base: str, session, user: str) -> None:
         time.sleep(1)
 
 
-class Kernel:
-    """A kernel of the user's server and its websocket, through the proxy."""
+def _kernel(base: str, session, user: str):
+    """A kernel of the user's server, through the proxy (jupyter_client.Kernel)."""
+    from jupyter_client_lab import Kernel
 
-    def __init__(self, base: str, session, user: str):
-        import ssl
-
-        import websocket
-
-        self.base, self.session = f"{base}user/{user}/", session
-        page = session.get(f"{self.base}lab", verify=False, timeout=120)  # sets the server's _xsrf
-        page.raise_for_status()
-        self.xsrf = session.cookies.get("_xsrf", path=f"/user/{user}/")
-        self.headers = {"X-XSRFToken": self.xsrf}
-        kernel = session.post(f"{self.base}api/kernels", json={}, headers=self.headers,
-                              verify=False, timeout=120)
-        kernel.raise_for_status()
-        self.id = kernel.json()["id"]
-        cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
-        url = self.base.replace("https://", "wss://", 1) + f"api/kernels/{self.id}/channels"
-        self.ws = websocket.create_connection(
-            url, cookie=cookie, header=self.headers, sslopt={"cert_reqs": ssl.CERT_NONE},
-            origin=base.rstrip("/"), timeout=300,
-        )
-
-    def run(self, code: str) -> str:
-        msg_id = uuid.uuid4().hex
-        self.ws.send(json.dumps({
-            "header": {"msg_id": msg_id, "username": "probe", "session": uuid.uuid4().hex,
-                       "msg_type": "execute_request", "version": "5.3"},
-            "parent_header": {}, "metadata": {}, "channel": "shell",
-            "content": {"code": code, "silent": False, "store_history": False,
-                        "user_expressions": {}, "allow_stdin": False},
-        }))
-        result = ""
-        while True:  # until the kernel is idle again after this request
-            message = json.loads(self.ws.recv())
-            if message.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            kind, content = message["msg_type"], message["content"]
-            if kind == "execute_result":
-                result = content["data"]["text/plain"]
-            elif kind == "error":
-                result = "error: " + content["ename"]
-            elif kind == "status" and content["execution_state"] == "idle":
-                return result
-
-    def close(self) -> None:
-        self.ws.close()
-        self.session.delete(f"{self.base}api/kernels/{self.id}", headers=self.headers,
-                            verify=False, timeout=60)
+    server = f"{base}user/{user}/"
+    page = session.get(f"{server}lab", verify=False, timeout=120)  # sets the server's _xsrf
+    page.raise_for_status()
+    xsrf = session.cookies.get("_xsrf", path=f"/user/{user}/")
+    return Kernel(server, session, xsrf, origin=base.rstrip("/"))
 
 
 def _browser(base: str, user: str, password: str, screenshot: str) -> dict:
@@ -158,7 +116,7 @@ def client(argv: list[str]) -> int:
         return 0
     session = _hub_login(base, user, password)
     _start_server(base, session, user)
-    kernel = Kernel(base, session, user)
+    kernel = _kernel(base, session, user)
     try:
         if what == "kernel":
             print(json.dumps({"result": kernel.run(argv[4])}))
@@ -217,13 +175,7 @@ if pytest is not None:
             return f"https://{self.host.address}/"
 
         def deploy(self, label: str) -> str:
-            status = self.lab.status()
-            network = {  # the lab's package proxy and CA, as inventory/lab.py gives them
-                "http_proxy": status["proxy_url"],
-                "https_proxy": status["proxy_url"],
-                "no_proxy": status["no_proxy"],
-                "ca_certificates": [Path(p).read_text() for p in status["ca_certificates"]],
-            }
+            network = self.lab.network()
             self.lab.write_inventory(self.inventory, [self.host],
                                      {**copy.deepcopy(self.spec), "network": network})
             start = time.monotonic()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-import uuid
 
 # -- the client (runs in the probe namespace; needs only requests + websocket-client) --------
 
@@ -36,42 +35,14 @@ def _login(base: str, password: str, verify):
     return session, xsrf, logged_in, answer.status_code
 
 
-def _run_code(base: str, session, xsrf: str, verify, code: str) -> str:
-    import ssl
+def _run_code(base: str, session, xsrf: str, code: str) -> str:
+    from jupyter_client_lab import Kernel
 
-    import websocket
-
-    headers = {"X-XSRFToken": xsrf}
-    kernel = session.post(f"{base}api/kernels", json={}, headers=headers, verify=verify,
-                          timeout=120)
-    kernel.raise_for_status()
-    kernel_id = kernel.json()["id"]
+    kernel = Kernel(base, session, xsrf)
     try:
-        cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
-        url = base.replace("https://", "wss://", 1) + f"api/kernels/{kernel_id}/channels"
-        sslopt = {"cert_reqs": ssl.CERT_NONE} if verify is False else {"ca_certs": verify}
-        ws = websocket.create_connection(url, cookie=cookie, header=headers, sslopt=sslopt,
-                                         timeout=120)
-        msg_id = uuid.uuid4().hex
-        ws.send(json.dumps({
-            "header": {"msg_id": msg_id, "username": "probe", "session": uuid.uuid4().hex,
-                       "msg_type": "execute_request", "version": "5.3"},
-            "parent_header": {}, "metadata": {}, "channel": "shell",
-            "content": {"code": code, "silent": False, "store_history": False,
-                        "user_expressions": {}, "allow_stdin": False},
-        }))
-        while True:
-            message = json.loads(ws.recv())
-            if message.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            kind = message["msg_type"]
-            if kind == "execute_result":
-                return message["content"]["data"]["text/plain"]
-            if kind == "error":
-                return "error: " + message["content"]["ename"]
+        return kernel.run(code)
     finally:
-        session.delete(f"{base}api/kernels/{kernel_id}", headers=headers, verify=verify,
-                       timeout=60)
+        kernel.close()
 
 
 def client(argv: list[str]) -> int:
@@ -84,7 +55,7 @@ def client(argv: list[str]) -> int:
     session, xsrf, logged_in, status = _login(base, password, verify)
     result = {"logged_in": logged_in, "status": status}
     if what == "kernel" and logged_in:
-        result["result"] = _run_code(base, session, xsrf, verify, argv[3])
+        result["result"] = _run_code(base, session, xsrf, argv[3])
     print(json.dumps(result))
     return 0
 
@@ -136,13 +107,7 @@ if pytest is not None:
             self.figures: dict[str, float] = {}
 
         def deploy(self, label: str) -> str:
-            status = self.lab.status()
-            network = {  # the lab's package proxy and CA, as inventory/lab.py gives them
-                "http_proxy": status["proxy_url"],
-                "https_proxy": status["proxy_url"],
-                "no_proxy": status["no_proxy"],
-                "ca_certificates": [Path(p).read_text() for p in status["ca_certificates"]],
-            }
+            network = self.lab.network()
             self.lab.write_inventory(self.inventory, [self.host], {**self.spec, "network": network})
             start = time.monotonic()
             output = run_deploy(self.inventory).stdout
@@ -150,6 +115,12 @@ if pytest is not None:
             for secret in (PASSWORD_A, PASSWORD_A2, PASSWORD_B):
                 assert secret not in output, "a password shows in pyinfra's output"
             return output
+
+        def preview(self) -> str:
+            """`pyinfra --dry --diff` of the current spec: what a sysadmin reviews first."""
+            self.lab.write_inventory(self.inventory, [self.host],
+                                     {**self.spec, "network": self.lab.network()})
+            return run_deploy(self.inventory, ["--dry", "--diff"]).stdout
 
         def sh(self, command: str) -> str:
             return self.host.run(command).stdout.strip()
@@ -222,6 +193,12 @@ if pytest is not None:
     def test_password_change_restarts_only_that_instance(site):
         before = {name: site.main_pid(name) for name in ("alice", "lab-b")}
         site.spec["notebook"]["instances"][0]["password"] = PASSWORD_A2
+        # The dry-run diff names the config that will change, but never its password hash.
+        preview = site.preview()
+        assert "jupyter_server_config.py" in preview
+        assert "contents not shown" in preview
+        for secret in (PASSWORD_A, PASSWORD_A2, "argon2:$argon2"):
+            assert secret not in preview, "a secret shows in `pyinfra --dry --diff`"
         output = site.deploy("password change")
         changed = changed_operations(output)
         assert changed and all("lab-b" not in op and "bob" not in op for op in changed), changed

@@ -216,6 +216,8 @@ def acme_config(tmp_path: Path, lab: Lab, webroot: Path, names, directory=None, 
             "webroot": str(webroot),
             "ca_bundle": str(lab.ca),
             "timeout": 30,
+            # Pebble resolves names with challtestsrv, which this machine's resolver is not.
+            "preflight": False,
         },
     }
     conf.update(extra)
@@ -767,3 +769,51 @@ def test_cloudflare_and_dynv6_requests(tmp_path, monkeypatch):
         assert "WRONG" not in msg
     finally:
         dyn.close()
+
+
+def _preflight_config(tmp_path, names, email="admin@example.org"):
+    agent = _import_agent()
+    path = write_json(tmp_path / "agent.json", {
+        "type": "acme", "cert_dir": str(tmp_path / "certs"), "names": names,
+        "acme": {"directory": "https://127.0.0.1:1/dir", "email": email,
+                 "webroot": str(tmp_path / "webroot")},
+    })
+    return agent, agent.Config(str(path))
+
+
+def test_preflight_refuses_a_loopback_name_with_the_real_resolver(tmp_path):
+    agent, cfg = _preflight_config(tmp_path, ["localhost"])
+    with pytest.raises(agent.AgentError, match=r"localhost resolves to .*loopback"):
+        agent.preflight(cfg)
+
+
+def test_preflight_says_what_it_cannot_check(tmp_path, capsys):
+    import socket as socket_module
+
+    agent, cfg = _preflight_config(tmp_path, ["hub.example.org", "203.0.113.9"])
+
+    def nxdomain(name, *args, **kwargs):
+        raise socket_module.gaierror(socket_module.EAI_NONAME, "Name or service not known")
+
+    with pytest.raises(agent.AgentError, match="hub.example.org does not resolve"):
+        agent.preflight(cfg, resolve=nxdomain)
+
+    def no_resolver(name, *args, **kwargs):
+        raise socket_module.gaierror(socket_module.EAI_AGAIN, "Temporary failure")
+
+    agent.preflight(cfg, resolve=no_resolver)  # a warning, not an error
+    assert "cannot check the DNS of hub.example.org" in capsys.readouterr().err
+
+    def elsewhere(name, *args, **kwargs):
+        return [(None, None, None, "", ("198.51.100.7", 80))]
+
+    agent.preflight(cfg, resolve=elsewhere, local=lambda: {"10.0.0.5"})
+    assert "behind a NAT router" in capsys.readouterr().err
+    agent.preflight(cfg, resolve=elsewhere, local=lambda: {"198.51.100.7"})
+    assert capsys.readouterr().err == ""
+
+
+def test_preflight_refuses_a_malformed_email(tmp_path):
+    agent, cfg = _preflight_config(tmp_path, ["hub.example.org"], email="not-an-email")
+    with pytest.raises(agent.ConfigError, match="not an e-mail address"):
+        agent.preflight(cfg)

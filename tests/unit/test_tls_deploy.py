@@ -43,6 +43,7 @@ def test_acme_http01_uses_the_webroot_and_a_private_ca():
         "email": "a@b.org",
         "challenge": "http-01",
         "webroot": "/var/lib/pyinfra-jupyter/acme-challenge",
+        "preflight": True,
         "ca_bundle": "/etc/pyinfra-jupyter/tls/acme-directory-ca.pem",
     }
 
