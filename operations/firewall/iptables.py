@@ -43,7 +43,9 @@ def normalize(text: str | list[str]) -> list[str]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        out.append(re.sub(r"\s*\[\d+:\d+\]$", "", line))
+        line = re.sub(r"\s*\[\d+:\d+\]$", "", line)
+        # iptables 1.4 (CentOS 7) prints a simple comment bare, 1.8 (Debian 12, nft) quotes it.
+        out.append(re.sub(r'--comment "([^"\s]*)"', r"--comment \1", line))
     return out
 
 

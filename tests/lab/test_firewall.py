@@ -1,4 +1,4 @@
-"""The firewall on real lab hosts, one per backend (nftables, ufw, firewalld), probed from the
+"""The firewall on real lab hosts, one per backend (nftables, ufw, firewalld, iptables), probed from the
 lab's probe namespace: public port open, kernels and APIs loopback-only, SSH kept, no changes
 on a second run, hand-made drift removed, and a lockout refused before anything is applied.
 
@@ -27,11 +27,15 @@ OPEN_KERNELS_BY_HAND = {
     "firewalld": "firewall-cmd -q --permanent --remove-rich-rule="
                  "'rule port port=\"49152-65535\" protocol=\"tcp\" drop' && "
                  "firewall-cmd -q --permanent --add-port=49152-65535/tcp && firewall-cmd -q --reload",
+    "iptables": "iptables -I INPUT 1 -p tcp --dport 49152:65535 -j ACCEPT",
 }
 LIVE_RULES = {
     "nftables": "nft list ruleset",
     "ufw": "ufw status verbose; ufw show added",
     "firewalld": "firewall-cmd --list-all; firewall-cmd --permanent --list-all",
+    # Without the timestamp comments and packet counters, which change on their own.
+    "iptables": "for t in iptables-save ip6tables-save; do $t | grep -v '^#' "
+                "| sed 's/ \\[[0-9]*:[0-9]*\\]$//'; done",
 }
 
 
@@ -86,7 +90,7 @@ class Site:
             f"{self.host.address}', 22), 5); print(s.recv(8).decode())\"")).strip()
 
 
-@pytest.fixture(scope="module", params=["nftables", "ufw", "firewalld"])
+@pytest.fixture(scope="module", params=["nftables", "ufw", "firewalld", "iptables"])
 def site(request, lab, tmp_path_factory):
     site = Site(lab, request.param, tmp_path_factory.mktemp(f"fw-{request.param}"))
     site.deploy("first run")
