@@ -76,7 +76,8 @@ def staged_file(
     yield StringCommand(f"chown {user}:{group} {staged} && chmod {mode} {staged}")
     if check:
         yield StringCommand(
-            f"{check.format(path=staged)} || {{ rm -f {staged}; exit 1; }}"
+            # replace, not format: a check may hold code with braces of its own.
+            f"{check.replace('{path}', staged)} || {{ rm -f {staged}; exit 1; }}"
         )
     yield StringCommand(f"mv -f {staged} {shlex.quote(dest)}")
 

@@ -132,11 +132,16 @@ def test_lab_service_reachable_from_hosts(lab, lab_host):
 
 
 def test_up_again_keeps_hosts(lab, lab_host):
-    again = lab.up(1)
-    assert [(h.name, h.pid) for h in again][:1] == [(lab_host.name, lab_host.pid)]
-    more = lab.up(len(again) + 1)
-    assert more[0].pid == lab_host.pid and len(more) == len(again) + 1
-    assert more[-1].run("systemctl is-system-running", check=False).stdout.strip() in (
+    before = {h.name: h.pid for h in lab.hosts}
+    assert before[lab_host.name] == lab_host.pid
+    again = lab.up(1)  # already at least one: nothing is made or restarted
+    assert {h.name: h.pid for h in again} == before
+    more = lab.up(len(again) + 1)  # exactly one more
+    after = {h.name: h.pid for h in more}
+    assert len(after) == len(before) + 1
+    assert {name: after[name] for name in before} == before
+    (new,) = [h for h in more if h.name not in before]
+    assert new.run("systemctl is-system-running", check=False).stdout.strip() in (
         "running", "degraded"
     )
 
