@@ -91,13 +91,21 @@ def _browser(base: str, user: str, password: str, screenshot: str) -> dict:
         page.wait_for_url(f"**/user/{user}/lab**")
         page.wait_for_selector(".jp-Launcher")
         page.click(".jp-LauncherCard[data-category='Notebook']")
-        cell = page.locator(".jp-Notebook .jp-Cell .cm-content").first
-        cell.click()
-        page.keyboard.type("1+1")
-        page.keyboard.press("Shift+Enter")
-        output = page.locator(".jp-OutputArea-output").first
-        output.wait_for()
-        result = output.inner_text().strip()
+        try:
+            # Type only once the kernel is up and the editor takes input: keystrokes sent
+            # earlier can be lost, and Shift+Enter then runs an empty cell with no output.
+            page.locator(".jp-StatusBar-TextItem", has_text="Idle").first.wait_for()
+            cell = page.locator(".jp-Notebook .jp-Cell .cm-content").first
+            cell.click()
+            page.keyboard.type("1+1")
+            page.locator(".jp-Notebook .jp-Cell .cm-content", has_text="1+1").first.wait_for()
+            page.keyboard.press("Shift+Enter")
+            output = page.locator(".jp-OutputArea-output").first
+            output.wait_for()
+            result = output.inner_text().strip()
+        except Exception:
+            page.screenshot(path=screenshot.replace(".png", "-failed.png"), full_page=True)
+            raise
         page.screenshot(path=screenshot, full_page=True)
         url = page.url
         browser.close()
