@@ -14,16 +14,22 @@ from .util import LabError
 
 
 def _parser() -> argparse.ArgumentParser:
+    # `--lab NAME` before or after the subcommand (`lab --lab x down`, `lab down --lab x`):
+    # SUPPRESS keeps a subcommand's absent option from overwriting the top-level one.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--lab", metavar="NAME", default=argparse.SUPPRESS,
+                        help="lab name (default: $PJ_LAB or 'pj')")
     p = argparse.ArgumentParser(
-        prog="pyinfra-jupyter lab",
+        prog="pyinfra-jupyter lab", parents=[common],
         description="Disposable Debian 12 hosts (systemd-nspawn) for tests and demos.",
     )
-    p.add_argument("--lab", metavar="NAME", help="lab name (default: $PJ_LAB or 'pj')")
     sub = p.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="make sure N hosts are running (keeps existing ones)")
+    up = sub.add_parser("up", parents=[common],
+                        help="make sure N hosts are running (keeps existing ones)")
     up.add_argument("count", nargs="?", type=int, default=1, metavar="N")
-    sub.add_parser("down", help="remove the lab: hosts, namespaces, processes, state")
-    st = sub.add_parser("status", help="show the lab's hosts")
+    sub.add_parser("down", parents=[common],
+                   help="remove the lab: hosts, namespaces, processes, state")
+    st = sub.add_parser("status", parents=[common], help="show the lab's hosts")
     st.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 
@@ -52,7 +58,7 @@ def _table(status: dict) -> str:
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
-        lab = Lab(args.lab, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+        lab = Lab(getattr(args, "lab", None), log=lambda msg: print(msg, file=sys.stderr, flush=True))
         if args.command == "up":
             status = lab.up(args.count)
             print(_table(status))
