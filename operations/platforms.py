@@ -67,9 +67,31 @@ class Platform:
         return "nftables"
 
     @property
+    def system_python(self) -> str | None:
+        """The python3 version this distro release ships (None if we do not know it)."""
+        return SYSTEM_PYTHON.get((self.distro, self.version[0]))
+
+    @property
     def label(self) -> str:
         return f"{self.distro} {self.version[0]}.{self.version[1]} ({self.arch})"
 
+
+# The python3 each distro release ships, for the version check before python3 is installed.
+SYSTEM_PYTHON = {
+    ("centos", 7): "3.6",
+    ("ubuntu", 16): "3.5",
+    ("ubuntu", 18): "3.6",
+    ("ubuntu", 20): "3.8",
+    ("ubuntu", 22): "3.10",
+    ("ubuntu", 24): "3.12",
+    ("debian", 10): "3.7",
+    ("debian", 11): "3.9",
+    ("debian", 12): "3.11",
+    ("debian", 13): "3.13",
+    ("raspbian", 10): "3.7",
+    ("raspbian", 11): "3.9",
+    ("raspbian", 12): "3.11",
+}
 
 SUPPORTED = {
     "debian": (10, 0),

@@ -22,6 +22,7 @@ def os_packages(spec: PythonSpec, platform: Platform) -> list[str]:
 
 @deploy("Install Python")
 def deploy_python(spec: PythonSpec, platform: Platform) -> None:
+    _check_version(spec, platform)  # before anything is installed
     if platform.family == "rhel":
         yum.packages(name="Install Python 3 and OS packages", packages=os_packages(spec, platform))
     else:
@@ -31,15 +32,14 @@ def deploy_python(spec: PythonSpec, platform: Platform) -> None:
             update=True,
             cache_time=3600,
         )
-    _check_version(spec, platform)
 
 
 def _check_version(spec: PythonSpec, platform: Platform) -> None:
-    # Before the first install, python3 may be absent: the version is checked once it exists.
+    # The host's python3 if it has one, else the one its distro release installs.
     found = host.get_fact(
         Command, f"{PYTHON} -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])' "
         "2>/dev/null || true"
-    )
+    ) or platform.system_python
     if not found:
         return
     have = tuple(int(x) for x in found.split("."))

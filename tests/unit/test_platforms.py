@@ -52,3 +52,23 @@ def test_systemd_version_fact():
     assert fact.process(["systemd 219", "+PAM +AUDIT"]) == 219
     assert fact.process(["systemd 252 (252.30-1~deb12u2)"]) == 252
     assert fact.process([]) is None
+
+
+@pytest.mark.parametrize(
+    ("facts", "python", "too_old"),
+    [
+        (distro("CentOS Linux", "centos", 7, 9), "3.6", True),
+        (distro("Ubuntu", "ubuntu", 16, 4), "3.5", True),
+        (distro("Debian", "debian", 11), "3.9", True),
+        (distro("Ubuntu", "ubuntu", 22, 4), "3.10", False),
+        (distro("Debian", "debian", 12), "3.11", False),
+    ],
+)
+def test_the_distros_python_is_known_before_it_is_installed(facts, python, too_old):
+    """A minimal CentOS 7 has no python3 yet: its 3.6 is still refused before any install."""
+    from operations.spec.python import PythonSpec
+
+    platform = platform_from_facts(facts, "x86_64", 219)
+    assert platform.system_python == python
+    need = tuple(int(x) for x in PythonSpec().min_version.split("."))
+    assert (tuple(int(x) for x in python.split(".")) < need) is too_old
