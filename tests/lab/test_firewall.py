@@ -150,3 +150,26 @@ def test_lockout_is_refused_and_nothing_applied(site):
     assert "Nothing was changed" in result.stdout
     assert site.sh(LIVE_RULES[site.backend]) == before
     assert site.sh("systemctl is-active pj-firewall-rollback.timer || true") != "active"
+
+
+def test_rollback_timer_restores_the_rules_when_not_confirmed(site):
+    """Rules that cut SSH, applied with the guard armed and never confirmed: the timer puts
+    the previous rules back by itself, and SSH gets in again."""
+    before = site.sh(LIVE_RULES[site.backend])
+    assert "SSH-" in site.ssh_banner_from_probe()
+    bad = copy.deepcopy(site.spec)
+    bad["firewall"] = {"backend": site.backend, "ssh_ports": [2222], "rollback_seconds": 10}
+    site.lab.write_inventory(site.inventory, [site.host], bad)
+    run_deploy(site.inventory, deploy_file="tests/lab/firewall_rollback_deploy.py")
+    assert "SSH-" not in site.ssh_banner_from_probe(), "the bad rules did not cut SSH"
+
+    deadline = time.monotonic() + 90  # the timer fires after 10 s; a busy machine may lag
+    while "SSH-" not in site.ssh_banner_from_probe() and time.monotonic() < deadline:
+        time.sleep(1)
+    assert "SSH-" in site.ssh_banner_from_probe(), "the rollback timer did not restore SSH"
+    assert site.sh(LIVE_RULES[site.backend]) == before
+    assert "previous firewall rules restored" in site.sh(
+        "journalctl -t pj-firewall-rollback --no-pager")
+    # The real deploy converges again (the bad run left its rules in the boot config).
+    site.deploy("after rollback")
+    assert_no_changes(_out(site.deploy("rerun after rollback")))
