@@ -5,6 +5,8 @@ from __future__ import annotations
 from io import StringIO
 from pathlib import Path
 
+from pyinfra import host
+from pyinfra.facts.systemd import SystemdStatus
 from pyinfra.operations import pip, systemd
 
 from .python import PYTHON
@@ -62,8 +64,16 @@ def service(
     """
     systemd.daemon_reload(name="Reload systemd units", _if=lambda: unit_changed)
     restart = any(op if isinstance(op, bool) else op.will_change for op in changed)
+    # Say what will happen: systemd.service only restarts a unit that is already running.
+    is_running = host.get_fact(SystemdStatus).get(unit)
+    if not running:
+        verb = "Stop"
+    elif restart and is_running:
+        verb = "Restart"
+    else:
+        verb = "Start"
     systemd.service(
-        name=f"{'Restart' if restart else 'Start'} and enable {unit}",
+        name=f"{verb} and {'enable' if enabled else 'disable'} {unit}",
         service=unit,
         running=running,
         enabled=enabled,

@@ -89,6 +89,19 @@ def sans(cert: x509.Certificate) -> set[str]:
     }
 
 
+class LocalServer:
+    """An in-process HTTP server on a free loopback port, for the fakes below."""
+
+    def serve(self, handler) -> None:
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
 class Lab:
     """challtestsrv (DNS) + Pebble instances; each Pebble gets its own ports and config."""
 
@@ -339,7 +352,7 @@ def test_one_third_renewal_runs_post_renew(lab, webroot, serve_http, tmp_path):
     assert marker.read_text() == "xx"
 
 
-class AriDirectory:
+class AriDirectory(LocalServer):
     """Pebble's directory plus a renewalInfo endpoint whose window the test controls.
 
     The Debian Pebble (2.4) predates ARI, so the directory is served from here and every other
@@ -378,13 +391,7 @@ class AriDirectory:
             def log_message(self, *a):
                 pass
 
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+        self.serve(H)
 
 
 def rfc3339(t: dt.datetime) -> str:
@@ -438,7 +445,7 @@ def test_ari_window_drives_renewal(lab, webroot, serve_http, tmp_path):
         ari.close()
 
 
-class FakeDuckDns:
+class FakeDuckDns(LocalServer):
     """DuckDNS's /update API, turning TXT updates into challtestsrv DNS records."""
 
     def __init__(self, lab: Lab, token: str):
@@ -466,13 +473,7 @@ class FakeDuckDns:
             def log_message(self, *a):
                 pass
 
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+        self.serve(H)
 
 
 @needs_pebble
@@ -670,7 +671,7 @@ def _import_agent():
     return agent
 
 
-class FakeApi:
+class FakeApi(LocalServer):
     """Records requests and answers from a {(method, path): json} table (Cloudflare/dynv6)."""
 
     def __init__(self, routes: dict):
@@ -699,13 +700,7 @@ class FakeApi:
             def log_message(self, *a):
                 pass
 
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+        self.serve(H)
 
 
 def test_cloudflare_and_dynv6_requests(tmp_path, monkeypatch):
