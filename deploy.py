@@ -2,35 +2,33 @@
 
     pyinfra inventory/<site>.py deploy.py
 
-Thin on purpose: validate the spec (nothing runs on any host if it is invalid), read the
-platform facts, then call one deploy per component, in order.
+Thin on purpose: the components, in the order they are deployed. `deploy_site` validates
+the spec (nothing runs on any host if it is invalid), reads the host once, and applies each
+component the site's mode wants (operations/site.py).
 """
+
+import sys
+from pathlib import Path
 
 from pyinfra import host
 
-from operations.ddns import deploy_ddns
-from operations.firewall import deploy_firewall
-from operations.hub import deploy_hub
-from operations.network import deploy_network
-from operations.notebook import deploy_notebook
-from operations.notes import deploy_notes
-from operations.platforms import get_platform
-from operations.proxy import deploy_proxy
-from operations.python import deploy_python
-from operations.site import site_spec
-from operations.tls import deploy_tls
+# The pyinfra layer lives beside this file (it is not an installed package).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-spec = site_spec(host)
-platform = get_platform(host)
+from operations import (  # noqa: E402
+    ddns,
+    firewall,
+    hub,
+    network,
+    notebook,
+    notes,
+    proxy,
+    python,
+    tls,
+    users,
+)
+from operations.site import deploy_site  # noqa: E402
 
-deploy_network(spec.network, platform)
-deploy_python(spec.python, platform)
-deploy_firewall(spec, platform)
-deploy_tls(spec, platform)
-if spec.mode == "hub":
-    deploy_proxy(spec, platform)
-    deploy_hub(spec, platform)
-else:
-    deploy_notebook(spec, platform)
-deploy_ddns(spec.ddns, platform)
-deploy_notes(spec, platform)
+COMPONENTS = [network, python, users, firewall, tls, proxy, hub, notebook, ddns, notes]
+
+deploy_site(host, COMPONENTS)

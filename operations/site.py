@@ -1,16 +1,117 @@
-"""The one place that reads raw host data: it builds the validated spec for a host."""
+"""The one place that reads raw host data, and the order a site is deployed in.
+
+`deploy_site(host, components)`: validate the spec (nothing touches the host if it is
+invalid), prepare the controller's secrets, read the host once (HostFacts → Platform),
+let every component describe what it wants (items), fetch one snapshot of all of it, then
+apply each component's items in order under its own deploy name.
+
+A component is a module with `NAME`, `wanted(spec) -> bool` and either `items(site)` (pure:
+spec, platform and host facts in, items out) or `run(site, changed)` (its own operations,
+for the firewall's guarded apply). It may define `reads(spec)` -> {"accounts": [...],
+"lines": [(path, prefix)], "globs": [...]}: what planning must read from the host
+(see HostFacts).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+from pydantic import SecretStr
+from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 
-from .spec import SiteSpec, SpecError, build_spec
+from pyinfra_jupyter import controller
+from pyinfra_jupyter.spec import SiteSpec, SpecError, build_spec
+
+from .items import Item
+from .ops.apply import apply, prefetch
+from .ops.facts import host_facts
+from .platform import Platform, platform_from_info
+
+
+@dataclass(frozen=True)
+class Site:
+    """Everything a component may know: the spec, the platform, and the host as it was at
+    the start of the run."""
+
+    spec: SiteSpec
+    platform: Platform
+    facts: dict = field(default_factory=dict)
+    passwords: dict[str, SecretStr] = field(default_factory=dict)
+    host_name: str = ""
+    # Where the controller reaches the host's sshd (None: not connected over SSH).
+    ssh_target: tuple[str | None, int] = (None, 22)
+
+    def glob(self, pattern: str) -> list[str]:
+        """What a component's glob pattern matched on the host (asked for by its reads)."""
+        return list(self.facts.get("globs", {}).get(pattern, []))
+
+    def line(self, path: str, prefix: str) -> str | None:
+        """The first line of `path` starting with `prefix` (asked for by a component's reads)."""
+        return self.facts.get("lines", {}).get((path, prefix))
+
+    def account(self, name: str) -> dict | None:
+        """An existing account's passwd entry (home, shell, uid), or None."""
+        return self.facts.get("passwd", {}).get(name)
+
+    @property
+    def hostname(self) -> str:
+        return self.facts.get("hostname") or self.host_name
+
+    @property
+    def addresses(self) -> list[str]:
+        return list(self.facts.get("addresses") or [])
 
 
 def site_spec(host) -> SiteSpec:
-    """The host's spec, or a DeployError listing `host: field.path: problem` lines."""
+    """The host's spec, or a DeployError listing `field.path: problem` lines (before any
+    remote command): the spec itself, and the controller-side files it names."""
     try:
-        return build_spec(host.data.dict())
+        spec = build_spec(host.data.dict())
     except SpecError as exc:
-        lines = "\n".join(f"  {problem}" for problem in exc.problems)
-        raise DeployError(f"invalid site spec for {host.name}:\n{lines}") from None
+        problems = exc.problems
+    else:
+        problems = controller.problems(spec)
+        if not problems:
+            return spec
+    lines = "\n".join(f"  {problem}" for problem in problems)
+    raise DeployError(f"invalid site spec for {host.name}:\n{lines}")
+
+
+def load_site(host, components) -> Site:
+    spec = site_spec(host)
+    reads: dict[str, set] = {"accounts": set(), "lines": set(), "globs": set()}
+    for component in components:
+        if hasattr(component, "reads") and component.wanted(spec):
+            for key, values in component.reads(spec).items():
+                reads[key].update(values)
+    facts = host_facts(host, reads["accounts"], reads["lines"], reads["globs"])
+    platform = platform_from_info(facts)
+    try:
+        passwords = controller.login_passwords(spec)
+    except (OSError, ValueError) as exc:
+        raise DeployError(f"{host.name}: users.accounts: {exc}") from None
+    return Site(spec=spec, platform=platform, facts=facts, passwords=passwords,
+                host_name=host.name, ssh_target=_ssh_target(host))
+
+
+def _ssh_target(host) -> tuple[str | None, int]:
+    if type(host.connector).__name__ != "SSHConnector":
+        return None, 22
+    data = host.data
+    return str(data.get("ssh_hostname") or host.name), int(data.get("ssh_port") or 22)
+
+
+def deploy_site(host, components) -> None:
+    site = load_site(host, components)
+    wanted = [c for c in components if c.wanted(site.spec)]
+    plans: dict[str, list[Item]] = {
+        c.NAME: c.items(site) for c in wanted if hasattr(c, "items")
+    }
+    prefetch([item for items in plans.values() for item in items], site.platform)
+    changed: dict[str, bool] = {}
+    for component in wanted:
+        if component.NAME in plans:
+            deploy(component.TITLE)(apply)(plans[component.NAME], site.platform, changed)
+        else:
+            deploy(component.TITLE)(component.run)(site, changed)

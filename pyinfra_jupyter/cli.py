@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def check_inventory(inventory: str, out=sys.stdout) -> int:
     """Validate every host of an inventory like `pyinfra` would build it; print, return 0/1."""
-    from operations.spec import SpecError, build_spec
+    from . import controller
+    from .spec import SpecError, build_spec
 
     hosts = load_inventory_data(inventory)
     if isinstance(hosts, str):
@@ -55,9 +56,12 @@ def check_inventory(inventory: str, out=sys.stdout) -> int:
     for name, data in hosts:
         try:
             spec = build_spec(data)
+            problems = controller.problems(spec)
         except SpecError as exc:
+            problems = exc.problems
+        if problems:
             failed += 1
-            for problem in exc.problems:
+            for problem in problems:
                 print(f"{name}: {problem}", file=out)
             continue
         print(f"{name}: ok ({_summary(spec)})", file=out)
@@ -76,7 +80,6 @@ def load_inventory_data(inventory: str) -> list[tuple[str, dict]] | str:
     group_data/ of the current directory and of the inventory's directory.
     """
     from pyinfra.api import State
-    from pyinfra.api.exceptions import PyinfraError
     from pyinfra.context import ctx_state
     from pyinfra_cli.inventory import make_inventory
 
@@ -88,11 +91,27 @@ def load_inventory_data(inventory: str) -> list[tuple[str, dict]] | str:
     try:
         with ctx_state.use(state), _offline_connectors():
             built = make_inventory(inventory, cwd=state.cwd)
-    except PyinfraError as exc:
-        return f"cannot load the inventory: {exc}"
-    except Exception as exc:  # an inventory is user code: say what broke, no traceback
-        return f"cannot load the inventory: {type(exc).__name__}: {exc}"
-    return [(host.name, host.data.dict()) for host in built]
+            return [(host.name, host.data.dict()) for host in built]
+    except SystemExit as exc:
+        # An inventory or group-data file that exits, even with 0, did not load.
+        return f"cannot load the inventory: it called sys.exit({exc.code!r})"
+    except (Exception, KeyboardInterrupt) as exc:
+        # Inventories and group data are user code: say what broke, no traceback.
+        return f"cannot load the inventory: {_describe(exc)}"
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for an exception raised while loading user code: the innermost cause (pyinfra
+    wraps errors from group data in its own exceptions), its type and its message."""
+    from pyinfra.api.exceptions import PyinfraError
+
+    inner = exc
+    seen = set()
+    while (inner.__cause__ or inner.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        inner = inner.__cause__ or inner.__context__
+    text = str(inner) if isinstance(inner, PyinfraError) else f"{type(inner).__name__}: {inner}"
+    return " ".join(text.split())[:500] or type(inner).__name__
 
 
 @contextmanager

@@ -148,7 +148,7 @@ def wait_for_hub(port: int, timeout: float = 120.0) -> None:
 
 def admin_account() -> tuple[str, str]:
     """The default site's admin account and its password file (group_data/all.py)."""
-    from operations.spec import build_spec
+    from pyinfra_jupyter.spec import build_spec
 
     data: dict = {}
     exec((REPO / "group_data" / "all.py").read_text(), data)  # plain data, our own file

@@ -9,11 +9,12 @@ live rules under a rollback timer, and makes it persist across reboots.
 from __future__ import annotations
 
 from pyinfra import host, logger
-from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 
-from ..platforms import Platform
-from ..spec import SiteSpec
+from pyinfra_jupyter.spec import SiteSpec
+
+from ..platform import Platform
+from ..site import Site
 from . import firewalld, iptables, nftables, ufw
 from .facts import SshConnection
 from .rules import RulesError, RuleSet, build, check_ssh
@@ -37,8 +38,16 @@ def plan(spec: SiteSpec, connection: dict | None) -> RuleSet:
     return rules
 
 
-@deploy("Firewall")
-def deploy_firewall(spec: SiteSpec, platform: Platform) -> None:
+NAME = "firewall"
+TITLE = "Firewall"
+
+
+def wanted(spec: SiteSpec) -> bool:
+    return True
+
+
+def run(site: Site, changed: dict[str, bool]) -> None:
+    spec, platform = site.spec, site.platform
     backend = backend_for(spec, platform)
     if backend == "none":
         logger.warning(f"{host.print_prefix}firewall.backend = none: the host firewall is not "
@@ -46,4 +55,4 @@ def deploy_firewall(spec: SiteSpec, platform: Platform) -> None:
         return
     # Without sudo: sudo may reset the environment, and SSH_CONNECTION with it.
     rules = plan(spec, host.get_fact(SshConnection, _sudo=False))
-    BACKENDS[backend].apply(rules, platform, spec.firewall)
+    BACKENDS[backend].apply(rules, platform, spec.firewall, site.ssh_target)

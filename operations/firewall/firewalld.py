@@ -14,8 +14,9 @@ from pyinfra import host
 from pyinfra.api import FactBase, operation
 from pyinfra.operations import systemd
 
-from ..platforms import Platform
-from ..spec.firewall import FirewallSpec
+from pyinfra_jupyter.spec.firewall import FirewallSpec
+
+from ..platform import Platform
 from .common import guarded, install, plan_name
 from .rules import RuleSet
 
@@ -149,8 +150,9 @@ RESTORE = ["rm -rf /etc/firewalld",
            "firewall-cmd --reload"]
 
 
-def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec) -> None:
-    install(platform, ["firewalld"], ["firewalld"], "firewalld")
+def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec,
+          ssh_target: tuple[str | None, int]) -> None:
+    install(platform, "firewalld", "firewalld")
     # firewalld keeps its permanent configuration in /etc/firewalld and loads it at boot.
     systemd.service(name="Start and enable firewalld", service="firewalld.service",
                     running=True, enabled=True)
@@ -162,5 +164,5 @@ def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec) -> None:
     if not state:
         added = ["(firewalld not running yet: whole zone)"] + added
     guarded(changes=bool(added or removed), save=SAVE, restore=RESTORE,
-            seconds=fw.rollback_seconds,
+            seconds=fw.rollback_seconds, ssh_target=ssh_target,
             apply=lambda: zone(name=plan_name("firewalld", added, removed), **wanted))

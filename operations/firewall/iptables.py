@@ -13,18 +13,14 @@ from pyinfra import host
 from pyinfra.api import FactBase, operation
 from pyinfra.operations import files, systemd
 
-from ..platforms import Platform
-from ..spec.firewall import FirewallSpec
+from pyinfra_jupyter.spec.firewall import FirewallSpec
+
+from ..platform import Platform
 from . import guard
 from .common import guarded, install, plan_name, render
 from .rules import RuleSet
 
 _MARK = "--- ip6tables ---"
-# Where the boot-time loader of each family reads the rules.
-PERSIST = {
-    "debian": ("/etc/iptables/rules.v4", "/etc/iptables/rules.v6", ["netfilter-persistent"]),
-    "rhel": ("/etc/sysconfig/iptables", "/etc/sysconfig/ip6tables", ["iptables", "ip6tables"]),
-}
 
 
 def _tag(comment: str) -> str:
@@ -97,25 +93,25 @@ RESTORE = [f"iptables-restore < {guard.STATE_DIR}/v4",
            f"ip6tables-restore < {guard.STATE_DIR}/v6"]
 
 
-def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec) -> None:
-    install(platform, ["iptables", "iptables-persistent"], ["iptables-services"],
-            "iptables and its boot-time loader")
-    if platform.family == "rhel":
-        # iptables-services and firewalld both own the tables: only one may run.
-        systemd.service(name="Stop and disable firewalld (the iptables backend replaces it)",
-                        service="firewalld.service", running=False, enabled=False)
+def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec,
+          ssh_target: tuple[str | None, int]) -> None:
+    install(platform, "iptables", "iptables and its boot-time loader")
+    for unit in platform.family.iptables_conflicts:
+        # e.g. iptables-services and firewalld both own the tables: only one may run.
+        systemd.service(name=f"Stop and disable {unit} (the iptables backend replaces it)",
+                        service=unit, running=False, enabled=False)
     v4, v6 = render_tables(rules)
     added, removed = diff(host.get_fact(IptablesFilter), v4, v6)
     guarded(changes=bool(added or removed), save=SAVE, restore=RESTORE,
-            seconds=fw.rollback_seconds,
+            seconds=fw.rollback_seconds, ssh_target=ssh_target,
             apply=lambda: filter_tables(name=plan_name("iptables", added, removed), v4=v4, v6=v6))
-    path4, path6, services = PERSIST[platform.family]
+    path4, path6, services = platform.family.iptables_persist
     for path, text in ((path4, v4), (path6, v6)):
         files.put(name=f"Keep the rules for boot in {path}", src=_text(text), dest=path,
                   mode="600", create_remote_dir=True)
     for service in services:
-        systemd.service(name=f"Enable {service}.service (loads the rules at boot)",
-                        service=f"{service}.service", enabled=True)
+        systemd.service(name=f"Enable {service} (loads the rules at boot)",
+                        service=service, enabled=True)
 
 
 def _text(content: str):

@@ -13,8 +13,9 @@ from pyinfra import host
 from pyinfra.api import FactBase, operation
 from pyinfra.operations import files, systemd
 
-from ..platforms import Platform
-from ..spec.firewall import FirewallSpec
+from pyinfra_jupyter.spec.firewall import FirewallSpec
+
+from ..platform import Platform
 from . import guard
 from .common import guarded, install, plan_name, render
 from .rules import RuleSet
@@ -82,12 +83,13 @@ RESTORE = [f"nft delete table {TABLE} 2>/dev/null; "
            f"if [ -s {guard.STATE_DIR}/table.nft ]; then nft -f {guard.STATE_DIR}/table.nft; fi"]
 
 
-def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec) -> None:
-    install(platform, ["nftables"], ["nftables"], "nftables")
+def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec,
+          ssh_target: tuple[str | None, int]) -> None:
+    install(platform, "nftables", "nftables")
     desired = render_table(rules)
     added, removed = diff(host.get_fact(NftTable, desired=desired))
     guarded(changes=bool(added or removed), save=SAVE, restore=RESTORE,
-            seconds=fw.rollback_seconds,
+            seconds=fw.rollback_seconds, ssh_target=ssh_target,
             apply=lambda: table(name=plan_name("nftables", added, removed), desired=desired))
     # Persist only after the confirm step: a rolled-back rule set never reaches the boot config.
     files.put(name=f"Keep the rules for boot in {CONF}", src=_text(desired), dest=CONF,

@@ -16,8 +16,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from operations.spec import SiteSpec
-from operations.spec.base import KERNEL_PORTS
+from pyinfra_jupyter.spec import SiteSpec
+from pyinfra_jupyter.spec.base import KERNEL_PORTS
 
 WORLD4 = "0.0.0.0/0"
 WORLD6 = "::/0"

@@ -13,8 +13,9 @@ from pyinfra import host
 from pyinfra.api import FactBase, operation
 from pyinfra.operations import systemd
 
-from ..platforms import Platform
-from ..spec.firewall import FirewallSpec
+from pyinfra_jupyter.spec.firewall import FirewallSpec
+
+from ..platform import Platform
 from . import guard
 from .common import guarded, install, plan_name
 from .rules import PortRange, RuleSet
@@ -110,8 +111,9 @@ RESTORE = [f"cp -a {D}/user.rules {D}/user6.rules {D}/ufw.conf /etc/ufw/",
            f"if [ -e {D}/active ]; then ufw reload; else ufw --force disable; fi"]
 
 
-def apply(rule_set: RuleSet, platform: Platform, fw: FirewallSpec) -> None:
-    install(platform, ["ufw"], ["ufw"], "ufw")
+def apply(rule_set: RuleSet, platform: Platform, fw: FirewallSpec,
+          ssh_target: tuple[str | None, int]) -> None:
+    install(platform, "ufw", "ufw")
     wanted = desired_rules(rule_set)
     state = host.get_fact(UfwState)
     added, removed = diff(state, wanted)
@@ -120,7 +122,7 @@ def apply(rule_set: RuleSet, platform: Platform, fw: FirewallSpec) -> None:
     if settings:
         added = ["deny incoming by default, IPv6 on, enabled"] + added
     guarded(changes=bool(added or removed), save=SAVE, restore=RESTORE,
-            seconds=fw.rollback_seconds,
+            seconds=fw.rollback_seconds, ssh_target=ssh_target,
             apply=lambda: rules(name=plan_name("ufw", added, removed), rules=wanted))
     # ufw keeps its rules in /etc/ufw and ufw.service loads them at boot.
     systemd.service(name="Enable ufw.service (loads the rules at boot)", service="ufw.service",

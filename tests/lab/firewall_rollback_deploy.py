@@ -7,15 +7,15 @@ comes. The guard's timer must put the previous rules back on its own.
 
 from pyinfra import host
 
+from operations import firewall
 from operations.firewall import BACKENDS, backend_for, guard
 from operations.firewall.rules import build
-from operations.platforms import get_platform
-from operations.site import site_spec
+from operations.site import load_site
 
-spec = site_spec(host)
-platform = get_platform(host)
+site = load_site(host, [firewall])
 
 # No confirmation: the stand-in for a controller that can no longer reach the host.
 guard.confirm = lambda **kwargs: None
 # build() without the lockout check that plan() applies: SSH only on the spec's ssh_ports.
-BACKENDS[backend_for(spec, platform)].apply(build(spec, ssh_port=None), platform, spec.firewall)
+BACKENDS[backend_for(site.spec, site.platform)].apply(
+    build(site.spec, ssh_port=None), site.platform, site.spec.firewall, site.ssh_target)

@@ -1,14 +1,12 @@
-"""Test deploy for tests/lab/test_staged.py: one staged_file from host data `staged`."""
+"""Test deploy for tests/lab/test_staged.py: one checked file from host data `x_staged`."""
 
 from pyinfra import host
 
-from operations.staged import staged_file
+from operations.items import File
+from operations.ops.converge import file
 
-spec = host.data.staged
-staged_file(
+spec = host.data.x_staged
+file(
     name=f"Upload {spec['dest']} through a checked, staged copy",
-    dest=spec["dest"],
-    content=spec["content"],
-    mode="600",
-    check=spec.get("check"),
+    item=File(spec["dest"], spec["content"], mode="600", check=spec.get("check")),
 )

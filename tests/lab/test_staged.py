@@ -26,7 +26,7 @@ def host(lab):
 
 def deploy(lab, host, tmp_path, content: str, check: bool = True):
     inventory = lab.write_inventory(tmp_path / "inventory.py", [host], host_data={
-        "staged": {"dest": DEST, "content": content, "check": CHECK}})
+        "x_staged": {"dest": DEST, "content": content, "check": CHECK}})
     return run_deploy(inventory, deploy_file="tests/lab/staged_deploy.py", check=check)
 
 

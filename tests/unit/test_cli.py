@@ -57,7 +57,7 @@ def test_group_data_merges_one_key_at_a_time():
 
 
 def test_lab_group_data_validates_with_the_default_site():
-    from operations.spec import build_spec
+    from pyinfra_jupyter.spec import build_spec
 
     all_data = _exec(ROOT / "group_data" / "all.py")
     lab_data = _exec(ROOT / "group_data" / "lab.py")

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from operations.firewall import firewalld, iptables, nftables, ufw
 from operations.firewall.rules import RulesError, build, check_ssh
-from operations.spec import build_spec
+from pyinfra_jupyter.spec import build_spec
 
 HUB = {"mode": "hub", "users": {"allow_all": True}, "hub": {"auth": {"type": "dummy"}}}
 

@@ -1,22 +1,26 @@
 """The hub's rendered config: every auth type loads as JupyterHub loads it, without secrets.
 
-Needs jupyterhub and the authenticators in this venv (the pins of operations/platforms.py),
+Needs jupyterhub and the authenticators in this venv (the pins of operations/platform.py),
 because the check script the deploy runs on the host is run here too.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar, Literal
 
-import jinja2
 import pytest
+from pydantic import SecretStr
 
 from operations import hub as hub_ops
-from operations.common import template
-from operations.platforms import MODERN, Platform
-from operations.spec import build_spec
+from operations.ops.accounts import password_matches, sha512_crypt
+from operations.platform import MODERN
+from pyinfra_jupyter.spec import build_spec
+from pyinfra_jupyter.spec.hub import Authenticator, SecretRef
+from tests.support import make_site, platform, with_hub_prefix
 
 pytest.importorskip("jupyterhub")
 
@@ -52,7 +56,7 @@ AUTHS = {
     "dummy-password": {"type": "dummy", "password": SECRET},
 }
 
-PLATFORM = Platform(distro="debian", version=(12, 0), arch="x86_64", systemd=252, pins=MODERN)
+PLATFORM = platform("debian12")
 
 
 # The check imports what the config names and finds the commands it runs: point the hub's
@@ -61,24 +65,23 @@ PREFIX = str(Path(sys.executable).parent.parent)
 
 
 def spec_for(auth: dict, **hub):
-    return build_spec({
+    spec = build_spec({
         "mode": "hub",
-        "hub": {"auth": auth, "prefix": PREFIX, **hub},
+        "hub": {"auth": auth, **hub},
         "users": {"accounts": [ADMIN], "allow_all": auth["type"] == "dummy"},
     })
+    return with_hub_prefix(spec, PREFIX)
 
 
-def load(tmp_path: Path, text: str):
+def load(tmp_path: Path, text: str, *extra: str):
     """Run the deploy's own check script on a rendered config; return the loaded config."""
     from traitlets.config.loader import PyFileConfigLoader
 
     path = tmp_path / "jupyterhub_config.py"
     path.write_text(text)
-    check = tmp_path / "check_config.py"
-    check.write_text(hub_ops.CHECK_CONFIG)
     result = subprocess.run(
-        [sys.executable, str(check), str(path)], capture_output=True, text=True, cwd=tmp_path,
-        timeout=120,
+        [sys.executable, str(hub_ops.CHECK_SOURCE), str(path), *extra], capture_output=True,
+        text=True, cwd=tmp_path, timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "config ok" in result.stdout
@@ -89,11 +92,12 @@ def load(tmp_path: Path, text: str):
 def test_every_auth_renders_a_config_that_loads(tmp_path, name):
     spec = spec_for(AUTHS[name])
     secrets = tmp_path / "secrets.json"
-    secrets.write_text(__import__("json").dumps(hub_ops.hub_secrets(spec)))
+    secrets.write_text(json.dumps({k: v.get_secret_value()
+                                   for k, v in hub_ops.secrets(spec).items()}))
     text = hub_ops.render_config(spec, secrets_path=str(secrets))
     assert SECRET not in text
     compile(text, "jupyterhub_config.py", "exec")
-    config = load(tmp_path, text)
+    config = load(tmp_path, text, *([] if spec.hub.auth.constructible else ["--no-construct"]))
 
     hub = config.JupyterHub
     assert config.ConfigurableHTTPProxy.should_start is False
@@ -126,7 +130,7 @@ def test_pam_groups_and_culler_scopes(tmp_path):
 
 def test_no_secrets_means_no_secrets_file():
     spec = spec_for(AUTHS["pam"])
-    assert hub_ops.hub_secrets(spec) == {}
+    assert hub_ops.secrets(spec) == {}
     assert "_secrets" not in hub_ops.render_config(spec)
 
 
@@ -136,63 +140,123 @@ def test_systemd_spawner_limits(tmp_path):
     assert config.JupyterHub.spawner_class == "systemdspawner.SystemdSpawner"
     assert config.SystemdSpawner.mem_limit == "2G"
     assert config.SystemdSpawner.cpu_limit == 1.5
-    assert "jupyterhub-systemdspawner==" + MODERN.systemdspawner in hub_ops.hub_packages(
-        spec, PLATFORM
-    )
+    # Users' servers are isolated from each other and from sudo.
+    assert config.SystemdSpawner.isolate_tmp is True
+    assert config.SystemdSpawner.isolate_devices is True
+    assert config.SystemdSpawner.disable_user_sudo is True
+    assert "jupyterhub-systemdspawner==" + MODERN["jupyterhub-systemdspawner"] in (
+        hub_ops.packages(spec, PLATFORM))
 
 
 def test_a_broken_config_fails_the_check(tmp_path):
     path = tmp_path / "jupyterhub_config.py"
     path.write_text('c = get_config()\nc.JupyterHub.authenticator_class = "no.such.Auth"\n'
                     'c.JupyterHub.spawner_class = "jupyterhub.spawner.LocalProcessSpawner"\n')
-    check = tmp_path / "check_config.py"
-    check.write_text(hub_ops.CHECK_CONFIG)
-    result = subprocess.run([sys.executable, str(check), str(path)], capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run([sys.executable, str(hub_ops.CHECK_SOURCE), str(path)],
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "no" in result.stderr
 
 
 @pytest.mark.parametrize("name", sorted(AUTHS))
 def test_packages_are_pinned(name):
-    for requirement in hub_ops.hub_packages(spec_for(AUTHS[name]), PLATFORM):
+    for requirement in hub_ops.packages(spec_for(AUTHS[name]), PLATFORM):
         assert "==" in requirement
 
 
 def test_sha512_crypt_matches_glibc_test_vectors():
     # From Ulrich Drepper's SHA-crypt specification.
-    assert hub_ops.sha512_crypt("Hello world!", "$6$saltstring") == (
+    assert sha512_crypt("Hello world!", "$6$saltstring") == (
         "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4"
         "OTLiBFdcbYEdFCoEOfaS35inz1"
     )
-    assert hub_ops.sha512_crypt("Hello world!", "$6$rounds=10000$saltstringsaltstring") == (
+    assert sha512_crypt("Hello world!", "$6$rounds=10000$saltstringsaltstring") == (
         "$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/"
         "UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v."
     )
-    made = hub_ops.sha512_crypt("pw")
-    assert hub_ops.password_matches("pw", made)
-    assert not hub_ops.password_matches("px", made)
-    assert not hub_ops.password_matches("pw", "$y$j9T$something")  # yescrypt: reset it
-
-
-def _render_unit(component: str, name: str, **context) -> str:
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    return env.from_string(Path(template(component, name)).read_text()).render(**context)
+    made = sha512_crypt("pw")
+    assert password_matches("pw", made)
+    assert not password_matches("px", made)
+    assert not password_matches("pw", "$y$j9T$something")  # yescrypt: reset it
 
 
 def test_units_render_hardened():
     spec = spec_for(AUTHS["pam"])
-    hub_unit = _render_unit("hub", "jupyterhub.service", hub=spec.hub, config=hub_ops.CONFIG,
-                            token_env="/etc/x.env", version="6.1.1")
-    assert "PrivateTmp=yes" in hub_unit and "KillMode=process" in hub_unit
+    hub_unit = hub_ops.render_unit(spec, PLATFORM)
+    for line in ("PrivateTmp=yes", "KillMode=process", "PrivateDevices=yes",
+                 "ProtectSystem=full", "ProtectKernelTunables=yes", "RestrictSUIDSGID=yes"):
+        assert line in hub_unit
     assert f"ExecStart={PREFIX}/bin/jupyterhub --config=/etc/jupyterhub/" in hub_unit
-    proxy_unit = _render_unit(
-        "proxy", "configurable-http-proxy.service", proxy=spec.proxy, version="4.6.3",
-        node="/usr/bin/node", tls_min_flag="--tls-min-v1.3", entrypoint="/opt/chp/bin/chp",
-        service_user="jupyter-proxy", tls_group="jupyter-tls", tls_cert="/c.pem", tls_key="/k.pem",
-        token_env="/etc/x.env", hub_api_port=8081,
-    )
-    for line in ("ProtectSystem=strict", "NoNewPrivileges=yes",
-                 "AmbientCapabilities=CAP_NET_BIND_SERVICE", "SupplementaryGroups=jupyter-tls",
+    # An authenticator that creates system users at first login needs /etc writable.
+    github = hub_ops.render_unit(spec_for(AUTHS["github"]), PLATFORM)
+    assert "ProtectSystem=yes" in github
+
+    from operations import proxy as proxy_ops
+
+    tls13 = spec.model_copy(update={"tls": spec.tls.model_copy(update={"min_version": "1.3"})})
+    proxy_unit = proxy_ops.render_unit(tls13, PLATFORM)
+    for line in ("ProtectSystem=strict", "NoNewPrivileges=yes", "User=jupyter-proxy",
+                 "AmbientCapabilities=CAP_NET_BIND_SERVICE",
+                 "--ssl-key=/etc/pyinfra-jupyter/tls/for/jupyter-proxy/privkey.pem",
                  "--api-ip=127.0.0.1 --api-port=8001", "--port=443", "--tls-min-v1.3"):
         assert line in proxy_unit
+    assert "SupplementaryGroups" not in proxy_unit
+
+
+@pytest.mark.parametrize("release", ["centos7", "ubuntu1604", "ubuntu1804", "debian12"])
+def test_units_use_only_what_the_hosts_systemd_knows(release):
+    """CentOS 7 has systemd 219, Ubuntu 16.04 229: directives they do not know are left out,
+    not silently ignored; the proxy runs as root bounded to one capability where systemd
+    cannot hand an unprivileged user CAP_NET_BIND_SERVICE."""
+    from operations import proxy as proxy_ops
+
+    plat = platform(release)
+    spec = spec_for(AUTHS["pam"])
+    hub_unit = hub_ops.render_unit(spec, plat)
+    proxy_unit = proxy_ops.render_unit(spec, plat)
+    version = plat.systemd.version
+    hub_lines, proxy_lines = hub_unit.splitlines(), proxy_unit.splitlines()
+    assert ("ProtectHostname=yes" in hub_lines) == (version >= 242)
+    assert ("ProtectKernelTunables=yes" in proxy_lines) == (version >= 232)
+    assert ("ProtectSystem=strict" in proxy_lines) == (version >= 232)
+    assert ("AmbientCapabilities=CAP_NET_BIND_SERVICE" in proxy_lines) == (version >= 229)
+    assert ("User=jupyter-proxy" in proxy_lines) == (version >= 229)
+    assert "CapabilityBoundingSet=CAP_NET_BIND_SERVICE" in proxy_lines
+
+
+class FakeAuth(Authenticator):
+    """An authenticator variant defined here only: the hub component renders it with no
+    change anywhere else (its class, secret and traits come from the model)."""
+
+    type: Literal["fake"]
+    greeting: str = "hello"
+    token: SecretStr = SecretStr("fake-token-never-rendered")
+
+    authenticator_class: ClassVar[str] = "jupyterhub.auth.DummyAuthenticator"
+
+    def secrets(self):
+        return {"fake_token": self.token}
+
+    def grants_access(self) -> bool:
+        return True
+
+    def traits(self):
+        return {"DummyAuthenticator": {"password": SecretRef("fake_token")},
+                "Authenticator": {"auto_login": False}}
+
+
+def test_a_new_authenticator_variant_needs_no_change_elsewhere(tmp_path):
+    spec = spec_for(AUTHS["pam"])
+    spec = spec.model_copy(update={"hub": spec.hub.model_copy(update={"auth": FakeAuth(type="fake")})})
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps({"fake_token": "fake-token-never-rendered"}))
+    text = hub_ops.render_config(spec, secrets_path=str(secrets))
+    assert "fake-token-never-rendered" not in text
+    config = load(tmp_path, text)
+    assert config.JupyterHub.authenticator_class == "jupyterhub.auth.DummyAuthenticator"
+    assert config.DummyAuthenticator.password == "fake-token-never-rendered"
+    assert config.Authenticator.auto_login is False
+    # ... and the deploy's items carry its secret in a 0600 file.
+    site = make_site({}, spec=spec)
+    files = {item.path: item for item in hub_ops.items(site) if hasattr(item, "content")}
+    assert files[hub_ops.SECRETS].secret and files[hub_ops.SECRETS].mode == "600"

@@ -10,24 +10,27 @@ import configparser
 import ssl
 
 import pytest
-from pyinfra.api.util import get_template
 
-from operations.common import TLS_CERT, TLS_KEY, template
+from operations import paths
 from operations.notebook import (
     CONFIG_NAME,
-    UNIT_TEMPLATE,
-    NotebookInstances,
+    HASH_PREFIX,
     check_command,
     config_values,
+    deployed,
+    existing_hash,
     hash_matches,
     hash_password,
     instances_to_remove,
     packages,
     password_hash,
+    render_dropin,
+    render_unit,
 )
-from operations.platforms import MODERN, Platform
-from operations.spec import SpecError, build_spec
-from operations.spec.notebook import NotebookInstance, NotebookSpec
+from operations.ops.render import render as render_template
+from operations.platform import MODERN
+from pyinfra_jupyter.spec import SpecError, build_spec
+from pyinfra_jupyter.spec.notebook import NotebookInstance, NotebookSpec
 
 jupyter_server = pytest.importorskip("jupyter_server")
 from jupyter_server.auth.identity import PasswordIdentityProvider  # noqa: E402
@@ -35,7 +38,9 @@ from jupyter_server.auth.security import passwd, passwd_check  # noqa: E402
 from jupyter_server.serverapp import ServerApp  # noqa: E402
 from traitlets.config.loader import PyFileConfigLoader  # noqa: E402
 
-PLATFORM = Platform(distro="debian", version=(12, 0), arch="x86_64", systemd=252, pins=MODERN)
+from tests.support import make_site, platform  # noqa: E402
+
+PLATFORM = platform("debian12")
 
 
 def site(**notebook) -> dict:
@@ -60,7 +65,7 @@ TWO = site(
 
 
 def render(name: str, **values) -> str:
-    return get_template(template("notebook", name)).render(**values)
+    return render_template("notebook", name, **values)
 
 
 def load_config(tmp_path, text: str):
@@ -87,7 +92,8 @@ def test_config_renders_and_loads_for_every_instance(tmp_path, min_version):
         assert app.open_browser is False
         assert app.base_url == instance.base_url
         assert app.allow_remote_access is instance.allow_remote_access
-        assert (app.certfile, app.keyfile) == (TLS_CERT, TLS_KEY)
+        # The instance user's own copy of the certificate, not the root-only original.
+        assert (app.certfile, app.keyfile) == paths.tls_copy(instance.user)
         assert app.ssl_options["ssl_version"] == ssl.PROTOCOL_TLS_SERVER
 
         provider = PasswordIdentityProvider(config=config)
@@ -119,42 +125,35 @@ def test_config_raises_the_tls_floor(tmp_path):
         tornado.netutil.ssl_options_to_context = current
 
 
-def test_strings_that_need_quoting_stay_data(tmp_path):
-    instance = NotebookInstance(
-        name="q", user="q", root_dir="/srv/it's \"quoted\" \\ <x>", password="p"
-    )
-    text = render(CONFIG_NAME, **config_values(instance, passwd("p")))
-    config = load_config(tmp_path, text)
-    assert config.ServerApp.root_dir == "/srv/it's \"quoted\" \\ <x>"
+def test_a_root_dir_with_quotes_or_spaces_is_refused():
+    with pytest.raises(SpecError, match="notebook.instances.0.root_dir"):
+        build_spec(site(instances=[{"name": "q", "user": "q", "password": "p",
+                                    "root_dir": "/srv/it's \"quoted\" <x>"}]))
 
 
-@pytest.mark.parametrize("systemd", [219, 229, 252])
-def test_units_render_for_old_and_new_systemd(systemd):
-    unit = render(
-        UNIT_TEMPLATE,
-        prefix="/opt/jupyter",
-        config_root="/etc/jupyter/instances",
-        network_env="/etc/pyinfra-jupyter/network.env",
-        systemd=systemd,
-    )
+@pytest.mark.parametrize("release", ["centos7", "ubuntu1604", "debian12"])
+def test_units_render_for_old_and_new_systemd(release):
+    plat = platform(release)
+    systemd = plat.systemd.version
+    spec = build_spec(TWO)
+    unit = render_unit(spec, plat)
     parser = configparser.ConfigParser(strict=True, interpolation=None)
     parser.read_string(unit)
     service = parser["Service"]
     assert service["ExecStart"].startswith("/opt/jupyter/%i/bin/jupyter-lab --config=")
     assert service["Restart"] == "on-failure"
     assert service["NoNewPrivileges"] == "yes"
+    assert service["PrivateDevices"] == "yes"
     assert service["ProtectSystem"] == ("strict" if systemd >= 232 else "full")
+    assert ("ProtectHostname" in service) == (systemd >= 242)
     assert parser["Install"]["WantedBy"] == "multi-user.target"
 
-    dropin = render(
-        "instance.conf", instance_name="a", run_as="alice", home="/home/alice",
-        root_dir="/srv/nb", systemd=systemd,
-    )
+    dropin = render_dropin(spec.notebook.instances[1], "/home/bob", plat)
     parser = configparser.ConfigParser(strict=True, interpolation=None)
     parser.read_string(dropin)
     key = "ReadWritePaths" if systemd >= 231 else "ReadWriteDirectories"
-    assert parser["Service"][key] == "-/home/alice -/srv/nb"
-    assert parser["Service"]["User"] == "alice"
+    assert parser["Service"][key] == "-/home/bob -/srv/notebooks/bob"
+    assert parser["Service"]["User"] == "bob"
 
 
 # -- password hashes ---------------------------------------------------------------------
@@ -226,39 +225,32 @@ def test_removal_planning():
     assert instances_to_remove(only_alice, ["alice", "lab-b"]) == ["lab-b"]
 
 
-def test_deployed_instances_fact_parses_names_and_hashes():
-    fact = NotebookInstances()
-    assert fact.process([]) == {}
-    output = [
-        "alice argon2:$argon2id$v=19$m=10240,t=10,p=8$c2FsdA$aGFzaA",
-        "lab-b ",
-        "lab-b",  # found again through its unit drop-in
-        "old argon2:$x",
-        "old",
-    ]
-    assert fact.process(output) == {
-        "alice": "argon2:$argon2id$v=19$m=10240,t=10,p=8$c2FsdA$aGFzaA",
-        "lab-b": None,
-        "old": "argon2:$x",
-    }
+def test_deployed_instances_come_from_config_dirs_and_dropins():
+    globs = {"/etc/jupyter/instances/*/": ["/etc/jupyter/instances/alice/",
+                                            "/etc/jupyter/instances/nohash/"],
+             "/etc/systemd/system/jupyter-notebook@*.service.d": [
+                 "/etc/systemd/system/jupyter-notebook@gone.service.d",
+                 "/etc/systemd/system/jupyter-notebook@alice.service.d"]}
+    site_ = make_site(TWO, facts={"globs": globs})
+    assert deployed(site_) == ["alice", "gone", "nohash"]
 
 
-def test_deployed_instances_fact_reads_a_rendered_config(tmp_path):
+def test_the_hash_is_read_back_from_a_rendered_config(tmp_path):
     import subprocess
 
-    root, units = tmp_path / "instances", tmp_path / "units"
+    from operations.ops.facts import HostFacts
+
     hashed = passwd("pw")
     instance = NotebookInstance(name="alice", password_hash=hashed)
-    (root / "alice").mkdir(parents=True)
-    (root / "alice" / CONFIG_NAME).write_text(
-        render(CONFIG_NAME, **config_values(instance, hashed))
-    )
-    (root / "nohash").mkdir()
-    (units / "jupyter-notebook@gone.service.d").mkdir(parents=True)
-    command = NotebookInstances().command(config_root=str(root), unit_dir=str(units))
+    config = tmp_path / CONFIG_NAME
+    config.write_text(render(CONFIG_NAME, **config_values(instance, hashed)))
+    command = HostFacts().command(users=[], lines=[(str(config), HASH_PREFIX)],
+                                  globs=[f"{tmp_path}/*.py"])
     output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
-    found = NotebookInstances().process(output.stdout.splitlines())
-    assert found == {"alice": hashed, "nohash": None, "gone": None}
+    facts = HostFacts().process(output.stdout.splitlines())
+    assert existing_hash(facts["lines"][(str(config), HASH_PREFIX)]) == hashed
+    assert facts["globs"][f"{tmp_path}/*.py"] == [str(config)]
+    assert existing_hash(None) is None and existing_hash("c.Other = 1") is None
 
 
 def test_packages_pin_jupyterlab_and_add_extras():
@@ -266,12 +258,12 @@ def test_packages_pin_jupyterlab_and_add_extras():
         {**TWO, "python": {"packages": ["numpy"]}}
     )
     alice, bob = spec.notebook.instances
-    assert packages(spec, alice, PLATFORM) == [f"jupyterlab=={MODERN.jupyterlab}", "numpy"]
+    assert packages(spec, alice, PLATFORM) == [f"jupyterlab=={MODERN['jupyterlab']}", "numpy"]
     assert packages(spec, bob, PLATFORM) == [
-        f"jupyterlab=={MODERN.jupyterlab}", "numpy", "pandas==2.2.3"
+        f"jupyterlab=={MODERN['jupyterlab']}", "numpy", "pandas==2.2.3"
     ]
     spec7 = build_spec({**TWO, "notebook": {**TWO["notebook"], "notebook7": True,
                                            "jupyterlab_version": "4.4.9"}})
     assert packages(spec7, spec7.notebook.instances[0], PLATFORM)[:2] == [
-        "jupyterlab==4.4.9", f"notebook=={MODERN.notebook}"
+        "jupyterlab==4.4.9", f"notebook=={MODERN['notebook']}"
     ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from operations.notes import site_notes
-from operations.spec import build_spec
+from pyinfra_jupyter.spec import build_spec
 
 ADMIN = {"accounts": [{"name": "alice", "admin": True}]}
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-import jinja2
 import pytest
 
-from operations.spec import build_spec
-from operations.tls import agent_config, cert_names, ensure_needed
+from operations import tls as tls_ops
+from operations.tls import agent_config, ensure_needed
+from pyinfra_jupyter.spec import build_spec
+from tests.support import make_site, platform, self_signed_pem
 
 ADMIN = {"accounts": [{"name": "alice", "admin": True}]}
 NOW = datetime(2027, 1, 1, tzinfo=timezone.utc)
+CERT, KEY = self_signed_pem()
 
 
 def spec(**data):
@@ -21,11 +23,13 @@ def spec(**data):
 
 def test_self_signed_covers_the_hosts_names_and_addresses():
     site = spec(tls={"type": "self-signed", "names": ["hub.lan"]})
-    names = cert_names(site, "pj-1", ["10.231.0.11", "fd00::11"])
+    names = site.tls.cert_names("pj-1", ["10.231.0.11", "fd00::11"])
     assert names == ["pj-1", "localhost", "10.231.0.11", "fd00::11", "127.0.0.1", "hub.lan"]
     config = agent_config(site, names)
     assert config["type"] == "self-signed" and config["self_signed"] == {"days": 365}
-    assert config["key_group"] == "jupyter-tls"
+    # The proxy's user gets its own copy; nobody reads the root-only original.
+    assert config["consumers"] == [{"name": "jupyter-proxy", "user": "jupyter-proxy"}]
+    assert "key_group" not in config
     assert config["https_port"] == 443
     assert config["post_renew"] == [
         ["systemctl", "try-restart", "configurable-http-proxy*.service"]
@@ -34,9 +38,8 @@ def test_self_signed_covers_the_hosts_names_and_addresses():
 
 def test_acme_http01_uses_the_webroot_and_a_private_ca():
     site = spec(tls={"type": "acme", "email": "a@b.org", "domains": ["hub.example.org"],
-                     "directory": "https://10.231.0.1:14000/dir",
-                     "directory_ca": "-----BEGIN CERTIFICATE-----\n..."})
-    config = agent_config(site, cert_names(site, "pj-1", []))
+                     "directory": "https://10.231.0.1:14000/dir", "directory_ca": CERT})
+    config = agent_config(site, site.tls.cert_names("pj-1", []))
     assert config["names"] == ["hub.example.org"]
     assert config["acme"] == {
         "directory": "https://10.231.0.1:14000/dir",
@@ -55,59 +58,65 @@ def test_acme_dns01_goes_through_the_ddns_provider_and_keeps_the_token_out():
         ddns={"provider": "duckdns", "domain": "me.duckdns.org", "token": "TOKEN-123"},
     )
     config = agent_config(site, ["me.duckdns.org"])
-    assert config["acme"]["dns"] == {
-        "provider": "duckdns", "token_file": "/etc/pyinfra-jupyter/tls/dns-token",
-        "subdomain": "me",
-    }
+    dns = config["acme"]["dns"]
+    assert dns["provider"] == "duckdns" and dns["subdomain"] == "me"
+    assert dns["token_file"] == "/etc/pyinfra-jupyter/tls/dns-token"
     assert "staging" in config["acme"]["directory"]
     assert "TOKEN-123" not in json.dumps(config)
 
 
-def test_notebook_mode_restarts_every_instance_on_renewal():
+def test_notebook_mode_restarts_every_instance_and_copies_per_user():
     site = build_spec({"mode": "notebook", "notebook": {"instances": [
-        {"password": "pw", "port": 9999}]}})
+        {"name": "a", "user": "alice", "password": "pw", "port": 9999},
+        {"name": "b", "user": "alice", "password": "pw", "port": 9998},
+        {"name": "c", "user": "carol", "password": "pw", "port": 9997}]}})
     config = agent_config(site, ["x"])
     assert config["https_port"] == 9999
     assert config["post_renew"] == [["systemctl", "try-restart", "jupyter-notebook@*.service"]]
+    assert [c["user"] for c in config["consumers"]] == ["alice", "carol"]
 
 
-def test_provided_pem_goes_to_fixed_paths():
-    site = spec(tls={"type": "provided", "cert_pem": "-----BEGIN CERTIFICATE-----\nx",
-                     "key_pem": "-----BEGIN PRIVATE KEY-----\nx"})
+def test_provided_pem_goes_to_fixed_paths_and_the_key_is_a_secret_file(monkeypatch):
+    site = spec(tls={"type": "provided", "cert_pem": CERT, "key_pem": KEY})
     assert agent_config(site, [])["provided"] == {
         "cert_file": "/etc/pyinfra-jupyter/tls/provided/fullchain.pem",
         "key_file": "/etc/pyinfra-jupyter/tls/provided/privkey.pem",
     }
+    monkeypatch.setattr(tls_ops, "agent_zipapp", lambda: b"zip")  # tested with the agent
+    files = {i.path: i for i in tls_ops.items(make_site({}, spec=site)) if hasattr(i, "content")}
+    key = files["/etc/pyinfra-jupyter/tls/provided/privkey.pem"]
+    assert key.secret and key.mode == "600"
+    assert not files["/etc/pyinfra-jupyter/tls/provided/fullchain.pem"].secret
 
 
 @pytest.mark.parametrize(
-    ("status", "needed"),
+    ("state", "pair", "copies_missing", "needed"),
     [
-        (None, True),
-        ({"names": ["a"], "renew_after": (NOW + timedelta(days=9)).isoformat()}, False),
-        ({"names": ["a"], "renew_after": (NOW - timedelta(seconds=1)).isoformat()}, True),
-        ({"names": ["b"], "renew_after": (NOW + timedelta(days=9)).isoformat()}, True),
-        ({"names": ["a"]}, True),
-        ({"names": ["a"], "renew_after": "2027-02-01T00:00:00Z"}, False),
+        (None, True, False, True),
+        ({"names": ["a"], "renew_after": (NOW + timedelta(days=9)).isoformat()}, True, False, False),
+        ({"names": ["a"], "renew_after": (NOW + timedelta(days=9)).isoformat()}, False, False, True),
+        ({"names": ["a"], "renew_after": (NOW + timedelta(days=9)).isoformat()}, True, True, True),
+        ({"names": ["a"], "renew_after": (NOW - timedelta(seconds=1)).isoformat()}, True, False, True),
+        ({"names": ["b"], "renew_after": (NOW + timedelta(days=9)).isoformat()}, True, False, True),
+        ({"names": ["a"]}, True, False, True),
+        ({"names": ["a"], "renew_after": "2027-02-01T00:00:00Z"}, True, False, False),
     ],
 )
-def test_ensure_runs_only_when_needed(status, needed):
-    assert ensure_needed(status, ["a"], now=NOW) is needed
+def test_ensure_runs_only_when_needed(state, pair, copies_missing, needed):
+    assert ensure_needed(state, pair, ["a"], copies_missing, now=NOW) is needed
 
 
-@pytest.mark.parametrize("name", [
-    "pyinfra-jupyter-http.service", "pyinfra-jupyter-tls-renew.service",
-    "pyinfra-jupyter-tls-renew.timer",
-])
-def test_unit_templates_render(name):
-    from operations.common import template
-
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    with open(template("tls", name)) as handle:
-        unit = env.from_string(handle.read()).render(
-            python="/opt/a/bin/python", agent="/opt/a/agent.py", config="/etc/a.json",
-            port=80, webroot="/var/w", network_env="/etc/n.env",
-        )
-    assert "[Install]" in unit or "[Service]" in unit
-    if name.endswith(".timer"):
-        assert "RandomizedDelaySec=" in unit and "Persistent=true" in unit
+@pytest.mark.parametrize("release", ["centos7", "ubuntu1604", "debian12"])
+def test_unit_templates_render(release):
+    site = make_site({}, spec=spec(tls={"type": "acme", "email": "a@b.org",
+                                        "domains": ["hub.example.org"]}), release=release)
+    units = tls_ops.render_units(site.spec, site)
+    renew = units["/etc/systemd/system/pyinfra-jupyter-tls-renew.service"]
+    assert "ExecStart=/opt/pyinfra-jupyter/agent/bin/python /opt/pyinfra-jupyter/agent/agent.pyz" in renew
+    assert "CapabilityBoundingSet=CAP_CHOWN CAP_FOWNER" in renew
+    if platform(release).systemd.protect_system_strict:
+        assert "ProtectSystem=strict" in renew
+        assert ("ReadWritePaths=/etc/pyinfra-jupyter/tls /var/lib/pyinfra-jupyter/acme-challenge"
+                in renew.splitlines())
+    timer = units["/etc/systemd/system/pyinfra-jupyter-tls-renew.timer"]
+    assert "RandomizedDelaySec=" in timer and "Persistent=true" in timer

@@ -1,0 +1,172 @@
+"""JupyterHub: its venv, configuration, secrets and systemd service.
+
+The hub runs as root (PAM logins and the local spawner need it) from its own venv, keeps
+its state (sqlite database, cookie secret) in `hub.state_dir`, listens on loopback only
+and talks to the separately running configurable-http-proxy (operations/proxy).
+
+A changed configuration is uploaded next to the live one, loaded by the hub's own Python
+(check_config.py, beside this file: the configured authenticator and spawner are imported
+too) and only then moved into place, so a bad change fails the deploy and never takes a
+running hub down. Secrets (OAuth client secrets, a shared password) never appear in the
+rendered configuration: the config reads them from a 0600 file at start.
+
+Authenticator and spawner variants render generically: each model says its class, its
+packages, its secrets and its traits (pyinfra_jupyter/spec/hub.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+from pydantic import SecretStr
+from pyinfra.api.exceptions import DeployError
+
+from pyinfra_jupyter.spec import SiteSpec
+
+from .. import paths
+from ..items import Absent, Directory, File, Item, Service, Venv
+from ..ops.render import render
+from ..platform import Platform, SystemdCaps
+from ..python import PYTHON, python_version
+from ..site import Site
+
+NAME = "hub"
+TITLE = "Install and run JupyterHub"
+
+CONFIG_DIR = "/etc/jupyterhub"
+CONFIG = f"{CONFIG_DIR}/jupyterhub_config.py"
+SECRETS = f"{CONFIG_DIR}/secrets.json"  # 0600 root; read by the config, never rendered into it
+CHECK_SCRIPT = f"{CONFIG_DIR}/check_config.py"
+UNIT_FILE = f"{paths.UNIT_DIR}/{paths.HUB_UNIT}"
+CHECK_SOURCE = Path(__file__).with_name("check_config.py")
+
+# Scopes the idle culler needs (jupyterhub-idle-culler's README); admin:users only when it
+# also deletes users, which we never ask it to.
+CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def wanted(spec: SiteSpec) -> bool:
+    return spec.mode == "hub"
+
+
+def packages(spec: SiteSpec, platform: Platform) -> list[str]:
+    """The pinned Python packages of the hub's venv, then the spec's extras."""
+    hub = spec.hub
+    wanted_pkgs = [
+        f"jupyterhub=={hub.version or platform.pin('jupyterhub')}",
+        f"jupyterlab=={hub.jupyterlab_version or platform.pin('jupyterlab')}",
+    ]
+    names = list(hub.auth.requirements) + list(hub.spawner.requirements)
+    if hub.idle_culler.enabled:
+        names.append("jupyterhub-idle-culler")
+    wanted_pkgs += [f"{name}=={platform.pin(name)}" for name in names]
+    return wanted_pkgs + [p for p in spec.python.packages if p not in wanted_pkgs]
+
+
+def secrets(spec: SiteSpec) -> dict[str, SecretStr]:
+    return spec.hub.auth.secrets()
+
+
+def _traits(traits: dict) -> list[tuple[str, dict]]:
+    for cls, values in traits.items():
+        if not _IDENTIFIER.fullmatch(cls) or not all(_IDENTIFIER.fullmatch(t) for t in values):
+            raise ValueError(f"not a trait name: {cls}.{list(values)}")
+    return list(traits.items())
+
+
+def render_config(spec: SiteSpec, secrets_path: str = SECRETS) -> str:
+    """The text of jupyterhub_config.py for this spec (no secrets in it)."""
+    hub = spec.hub
+    culler = hub.idle_culler
+    culler_cmd = [
+        f"{hub.prefix}/bin/python3", "-m", "jupyterhub_idle_culler",
+        f"--timeout={culler.timeout}", f"--cull-every={culler.every}",
+        f"--max-age={culler.max_age}",
+    ] if culler.enabled else None
+    return render(
+        "hub", "jupyterhub_config.py",
+        hub=hub,
+        auth=hub.auth,
+        users=spec.users,
+        proxy_api_port=spec.proxy.api_port,
+        allow_all=spec.users.allow_all or hub.auth.admits_everyone_it_accepts(),
+        auth_traits=_traits(hub.auth.traits()),
+        spawner=hub.spawner,
+        spawner_traits=_traits(hub.spawner.traits()),
+        secrets_path=secrets_path if secrets(spec) else None,
+        culler_cmd=culler_cmd,
+        culler_scopes=CULLER_SCOPES,
+    )
+
+
+def check_command(spec: SiteSpec, path: str = "{path}") -> str:
+    """Load the config at `path` (default: the staged copy) with the hub's own Python."""
+    args = [f"{spec.hub.prefix}/bin/python", CHECK_SCRIPT]
+    if not spec.hub.auth.constructible:
+        args.append("--no-construct")
+    target = path if path == "{path}" else shlex.quote(path)
+    return f"cd / && {shlex.join(args)} {target}"
+
+
+def render_unit(spec: SiteSpec, platform: Platform) -> str:
+    return render(
+        "hub", "jupyterhub.service",
+        hub=spec.hub,
+        config=CONFIG,
+        token_env=paths.PROXY_TOKEN_ENV,
+        proxy_unit=paths.PROXY_UNIT,
+        version=spec.hub.version or platform.pin("jupyterhub"),
+        caps=platform.systemd,
+        writes_etc=bool(spec.hub.auth.traits().get("LocalAuthenticator", {}).get(
+            "create_system_users")),
+    )
+
+
+def _check_platform(spec: SiteSpec, platform: Platform) -> None:
+    for capability in spec.hub.spawner.needs:
+        if not platform.systemd.has(capability):
+            raise DeployError(
+                f"hub.spawner: the {spec.hub.spawner.type} spawner needs systemd "
+                f"{SystemdCaps.since(capability)} or newer ({capability.replace('_', ' ')}), "
+                f"and {platform.label} has systemd {platform.systemd.version}; "
+                "use hub.spawner.type = 'local'"
+            )
+
+
+def items(site: Site) -> list[Item]:
+    spec, platform = site.spec, site.platform
+    hub = spec.hub
+    _check_platform(spec, platform)
+    secret_values = secrets(spec)
+    out: list[Item] = [
+        Venv(hub.prefix, PYTHON, python_version(site), tuple(packages(spec, platform)),
+             "JupyterHub"),
+        Directory(hub.state_dir, mode="700", label=f"Create {hub.state_dir} (database, cookie secret)"),
+        Directory(CONFIG_DIR, mode="755"),
+    ]
+    if secret_values:
+        text = json.dumps({k: v.get_secret_value() for k, v in secret_values.items()},
+                          indent=1, sort_keys=True) + "\n"
+        out.append(File(SECRETS, SecretStr(text), mode="600"))
+    else:
+        out.append(Absent(SECRETS, label=f"Remove {SECRETS} (no secrets needed)"))
+    out += [
+        File(CHECK_SCRIPT, CHECK_SOURCE.read_text()),
+        File(CONFIG, render_config(spec), check=check_command(spec),
+             label=f"Upload {CONFIG} (checked by the hub's Python before it replaces the old one)"),
+        File(UNIT_FILE, render_unit(spec, platform)),
+        Service(
+            paths.HUB_UNIT,
+            restart_on=(f"venv:{hub.prefix}", f"file:{SECRETS}", f"absent:{SECRETS}",
+                        f"file:{CONFIG}", f"file:{UNIT_FILE}", "step:proxy-token"),
+            reload_on=(f"file:{UNIT_FILE}",),
+            # A new venv (an upgraded JupyterHub) must still load the config in place.
+            check=check_command(spec, CONFIG),
+        ),
+    ]
+    return out

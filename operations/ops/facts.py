@@ -1,0 +1,362 @@
+"""The few facts a deploy needs, each asked once per host and run: what the host is, and one
+batched snapshot of everything the site's items touch.
+
+pyinfra 3 evaluates an operation twice (once to see whether it would change anything, once
+to run it) and caches no fact, so an operation that asks its own facts costs two remote
+commands or more even when nothing changes. Our operations instead read answers that
+`host_facts` and `snapshot` fetch once per host and keep on the host object for the run.
+Each path is managed by one item only, so an answer stays true until that item's own
+operation changes it.
+
+Both facts are *quiet*: their output holds password hashes and digests of secret files,
+so it is never printed, not even with `-vvv` (`quiet_fact`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shlex
+from collections.abc import Iterable
+
+from pyinfra.api import FactBase
+
+from .. import paths
+
+# Between fields of one output line: the unit separator, which (unlike \x1e) Python's
+# splitlines() does not take for a line break.
+_SEP = "\x1f"
+
+
+def quiet_fact(host, fact, **kwargs):
+    """`host.get_fact`, with pyinfra's printing of fact output (`-vvv`) off for this one."""
+    state = host.state
+    previous = getattr(state, "print_fact_output", False)
+    state.print_fact_output = False
+    try:
+        return host.get_fact(fact, **kwargs)
+    finally:
+        state.print_fact_output = previous
+
+
+def memo(host, key: str, compute):
+    """`compute()` once per host and run (pyinfra makes new host objects for each run)."""
+    # `pyinfra.host` is a context proxy shared by all hosts: keep answers on the real one.
+    real = host._get_module() if hasattr(type(host), "_get_module") else host
+    store = vars(real).setdefault("_pyinfra_jupyter_memo", {})
+    if key not in store:
+        store[key] = compute()
+    return store[key]
+
+
+# -- what the host is, and what planning needs to read ---------------------------------------
+
+class HostFacts(FactBase):
+    """Distro, architecture, systemd, names and addresses, memory, board model; the accounts
+    `users` names; for each (path, prefix) in `lines`, the first line of the file starting
+    with the prefix (e.g. a password hash: secret, hence quiet); the TLS agent's state."""
+
+    def command(self, users: list[str], lines: list[tuple[str, str]], globs: list[str]) -> str:
+        parts = [
+            ". /etc/os-release 2>/dev/null",
+            'echo "id=$ID"', 'echo "version_id=$VERSION_ID"', 'echo "pretty=$PRETTY_NAME"',
+            "echo \"minor=$(grep -oE '[0-9]+\\.[0-9]+' /etc/redhat-release /etc/debian_version "
+            "2>/dev/null | head -n 1 | cut -d: -f2)\"",
+            'echo "arch=$(uname -m)"',
+            "echo \"systemd=$(systemctl --version 2>/dev/null | head -n 1)\"",
+            "[ -d /run/systemd/system ] && echo booted=1",
+            'echo "hostname=$(hostname)"',
+            'echo "addresses=$(hostname -I 2>/dev/null)"',
+            "echo \"python3=$(python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])' "
+            '2>/dev/null)"',
+            "echo \"memory_kb=$(awk '/MemTotal/ {print $2}' /proc/meminfo)\"",
+            "echo \"model=$(tr -d '\\000' 2>/dev/null < /proc/device-tree/model)\"",
+        ]
+        for user in users:
+            parts.append(f"echo \"passwd=$(getent passwd {shlex.quote(user)})\"")
+        for path, prefix in lines:
+            # The first line that starts with `prefix` (a plain string, not a regex).
+            parts.append(
+                f"printf 'line=%s\\037%s\\037%s\\n' {shlex.quote(path)} {shlex.quote(prefix)} "
+                f"\"$(awk -v p="
+                f"{shlex.quote(prefix)} 'index($0, p) == 1 {{print; exit}}' "
+                f"{shlex.quote(path)} 2>/dev/null)\""
+            )
+        for pattern in globs:
+            # Unquoted on purpose: a shell glob, built by a component from safe names.
+            parts.append(f"for f in {pattern}; do [ -e \"$f\" ] && echo \"glob={pattern}\037$f\"; "
+                         "done")
+        state = f"{paths.TLS_DIR}/state.json"
+        parts.append(f"echo \"tls_state=$(tr -d '\\n' 2>/dev/null < {state})\"")
+        parts.append(f"[ -s {paths.TLS_CERT} ] && [ -s {paths.TLS_KEY} ] && echo tls_pair=1")
+        return "; ".join(parts) + "; true"
+
+    def process(self, output: list[str]) -> dict:
+        info: dict = {"passwd": {}, "lines": {}, "addresses": [], "globs": {}}
+        for raw in output:
+            key, _, value = raw.partition("=")
+            if key == "passwd":
+                fields = value.split(":")
+                if len(fields) >= 7:
+                    info["passwd"][fields[0]] = {"uid": int(fields[2]), "gid": int(fields[3]),
+                                                 "home": fields[5], "shell": fields[6]}
+            elif key == "line":
+                path, prefix, line = (value.split(_SEP, 2) + ["", ""])[:3]
+                info["lines"][(path, prefix)] = line or None
+            elif key == "glob":
+                pattern, _, found = value.partition(_SEP)
+                info["globs"].setdefault(pattern, []).append(found)
+            elif key == "addresses":
+                info["addresses"] = [a for a in value.split() if not a.startswith("fe80:")]
+            elif key == "systemd":
+                words = value.split()
+                info["systemd_version"] = int(words[1]) if len(words) > 1 and words[1].isdigit() else 0
+            elif key == "tls_state":
+                with contextlib.suppress(ValueError):
+                    info["tls_state"] = json.loads(value) if value else None
+            else:
+                info[key] = value.strip()
+        info["id"] = info.get("id", "").lower()
+        version = info.get("version_id", "")
+        major = int(version.split(".")[0]) if version.split(".")[0].isdigit() else 0
+        minor_text = version.split(".")[1] if "." in version else info.get("minor", "0.0").split(".")[-1]
+        info["version"] = (major, int(minor_text) if minor_text.isdigit() else 0)
+        info["systemd"] = info.get("systemd_version") if info.get("booted") else 0
+        info["memory_mb"] = int(info.get("memory_kb") or 0) // 1024
+        info["tls_pair"] = bool(info.get("tls_pair"))
+        return info
+
+
+def host_facts(host, users: Iterable[str] = (), lines: Iterable[tuple[str, str]] = (),
+               globs: Iterable[str] = ()) -> dict:
+    """The HostFacts of `host`, fetched once per run (quiet: it may hold hashes)."""
+    users, lines, globs = sorted(set(users)), sorted(set(lines)), sorted(set(globs))
+    return memo(host, "host_facts",
+                lambda: quiet_fact(host, HostFacts, users=users, lines=lines, globs=globs))
+
+
+# -- the state of what items touch: one small fact per kind, and the batch of them ---------
+
+# Shell functions, defined once per command: one line of output per thing found.
+_FUNCTIONS = (
+    "p() { if [ -e \"$1\" ] || [ -L \"$1\" ]; then s=$(stat -c '%F|%U|%G|%a|%s' \"$1\"); "
+    "h=; if [ -f \"$1\" ] && [ ! -L \"$1\" ]; then h=$(sha256sum \"$1\" | cut -c1-64); fi; "
+    "printf 'path=%s\\037%s|%s\\n' \"$1\" \"$s\" \"$h\"; fi; }; "
+    "u() { e=$(getent passwd \"$1\") && printf 'user=%s\\037%s\\037%s\\n' \"$1\" \"$e\" "
+    "\"$(id -nG \"$1\")\"; }; "
+    "g() { getent group \"$1\" >/dev/null && echo \"group=$1\"; }; "
+    "v() { [ -f \"$1/pyvenv.cfg\" ] || return 0; "
+    "r=; \"$1/bin/python\" -c '' 2>/dev/null && r=1; "
+    "printf 'venv=%s\\037%s\\037%s\\037%s\\n' \"$1\" "
+    "\"$(sed -n 's/^version[_info]* *= *//p' \"$1/pyvenv.cfg\" | head -n 1)\" \"$r\" "
+    "\"$(cd \"$1\" && ls -d lib/python*/site-packages/*.dist-info 2>/dev/null "
+    "| sed 's|.*/||' | tr '\\n' ' ')\"; }; "
+    "n() { for f in \"$1\"/lib/node_modules/*/package.json; do [ -f \"$f\" ] || continue; "
+    "printf 'npm=%s\\037%s\\037%s\\n' \"$1\" \"$(basename \"$(dirname \"$f\")\")\" "
+    "\"$(sed -n 's/^  \"version\": \"\\(.*\\)\",*$/\\1/p' \"$f\" | head -n 1)\"; done; }"
+)
+_UNIT_PROPERTIES = "Id,LoadState,ActiveState,UnitFileState"
+
+
+def _package_lines(manager: str, names: list[str]) -> str:
+    from ..platform import FAMILIES
+
+    family = FAMILIES[manager]
+    parts = [f"{{ {family.query_command(names)}; }} | sed 's/^/package=/'"]
+    if family.lists_path:
+        parts.append(f"echo lists_age=$(( $(date +%s) - $(stat -c %Y {family.lists_path} "
+                     "2>/dev/null || echo 0) ))")
+    return "; ".join(parts)
+
+
+def _commands(paths=(), units=(), users=(), groups=(), manager="", packages=(), venvs=(),
+              npm=()) -> str:
+    q = shlex.quote
+    parts = [_FUNCTIONS]
+    parts += [f"p {q(path)}" for path in paths]
+    if units:
+        parts.append(f"systemctl show --property={_UNIT_PROPERTIES} "
+                     + " ".join(q(u) for u in units) + " 2>/dev/null | sed 's/^/unit:/'")
+    parts += [f"u {q(user)}" for user in users]
+    parts += [f"g {q(group)}" for group in groups]
+    if packages:
+        parts.append(_package_lines(manager, list(packages)))
+    parts += [f"v {q(venv)}" for venv in venvs]
+    parts += [f"n {q(prefix)}" for prefix in npm]
+    return "; ".join(parts) + "; true"
+
+
+def _parse(output: list[str]) -> dict:
+    snap: dict = {"paths": {}, "units": {}, "users": {}, "groups": {},
+                  "packages": {"installed": set(), "lists_age": None}, "venvs": {}, "npm": {}}
+    unit: dict = {}
+    for raw in output:
+        if raw.startswith("unit:"):
+            key, _, value = raw[5:].partition("=")
+            if key == "Id" and unit:
+                snap["units"][unit["Id"]] = unit
+                unit = {}
+            unit[key] = value
+            continue
+        key, _, value = raw.partition("=")
+        if key == "path":
+            path, _, stat = value.partition(_SEP)
+            kind, user, group, mode, size, digest = (stat.split("|") + [""] * 6)[:6]
+            snap["paths"][path] = {"type": kind, "user": user, "group": group, "mode": mode,
+                                   "size": int(size or 0), "sha256": digest}
+        elif key == "user":
+            name, passwd, groups = (value.split(_SEP) + ["", ""])[:3]
+            fields = passwd.split(":")
+            snap["users"][name] = {"home": fields[5] if len(fields) > 5 else "",
+                                   "shell": fields[6] if len(fields) > 6 else "",
+                                   "groups": sorted(groups.split())}
+        elif key == "group":
+            snap["groups"][value] = True
+        elif key == "package":
+            snap["packages"]["installed"].add(value.split()[0])
+        elif key == "lists_age":
+            age = int(value) if value.strip().lstrip("-").isdigit() else None
+            # No lists at all: stat failed and the age is "now - 0".
+            snap["packages"]["lists_age"] = age if age is not None and age < 10**9 else None
+        elif key == "venv":
+            path, version, runs, dists = (value.split(_SEP) + ["", "", ""])[:4]
+            snap["venvs"][path] = {"version": version.strip(), "runs": runs.strip() == "1",
+                                   "dists": dists.split()}
+        elif key == "npm":
+            prefix, name, version = (value.split(_SEP) + ["", ""])[:3]
+            snap["npm"].setdefault(prefix, {})[name] = version
+    if unit.get("Id"):
+        snap["units"][unit["Id"]] = unit
+    snap["packages"]["installed"] = sorted(snap["packages"]["installed"])
+    return snap
+
+
+class PathState(FactBase):
+    """A path's type, owner, group, mode, size and (regular files) sha256, without following a
+    symlink; None when absent. Quiet: a digest of a secret file must not be printed."""
+
+    def command(self, path: str) -> str:
+        return _commands(paths=[path])
+
+    def process(self, output: list[str]):
+        return next(iter(_parse(output)["paths"].values()), None)
+
+
+class UnitState(FactBase):
+    """A unit's LoadState, ActiveState and UnitFileState (systemctl show)."""
+
+    def command(self, unit: str) -> str:
+        return _commands(units=[unit])
+
+    def process(self, output: list[str]):
+        return next(iter(_parse(output)["units"].values()), None)
+
+
+class UserState(FactBase):
+    """An account's home, shell and groups; None when it does not exist (no password data)."""
+
+    def command(self, user: str) -> str:
+        return _commands(users=[user])
+
+    def process(self, output: list[str]):
+        return next(iter(_parse(output)["users"].values()), None)
+
+
+class GroupState(FactBase):
+    """True when the group exists."""
+
+    default = bool
+
+    def command(self, group: str) -> str:
+        return _commands(groups=[group])
+
+    def process(self, output: list[str]) -> bool:
+        return bool(_parse(output)["groups"])
+
+
+class PackageState(FactBase):
+    """Which of `names` are installed (sorted), and the age of apt's package lists in
+    seconds (None: none, or not apt)."""
+
+    def command(self, manager: str, names: list[str]) -> str:
+        return _commands(manager=manager, packages=names)
+
+    def process(self, output: list[str]) -> dict:
+        return _parse(output)["packages"]
+
+
+class VenvState(FactBase):
+    """A venv's Python version, whether its Python still runs, and its installed
+    distributions (NAME-VERSION.dist-info names); None when there is no venv."""
+
+    def command(self, path: str) -> str:
+        return _commands(venvs=[path])
+
+    def process(self, output: list[str]):
+        return next(iter(_parse(output)["venvs"].values()), None)
+
+
+class NpmState(FactBase):
+    """{package: version} of the npm packages installed globally under a prefix."""
+
+    default = dict
+
+    def command(self, prefix: str) -> str:
+        return _commands(npm=[prefix])
+
+    def process(self, output: list[str]) -> dict:
+        return next(iter(_parse(output)["npm"].values()), {})
+
+
+class Snapshot(FactBase):
+    """The state of every path, unit, account, group, package, venv and npm prefix the
+    site's items name, in one command: the per-kind facts above, batched."""
+
+    def command(self, paths, units, users, groups, manager, packages, venvs, npm) -> str:
+        return _commands(paths, units, users, groups, manager, packages, venvs, npm)
+
+    def process(self, output: list[str]) -> dict:
+        return _parse(output)
+
+
+# section -> (the per-item fact, its argument name)
+_SINGLE = {"paths": (PathState, "path"), "units": (UnitState, "unit"),
+           "users": (UserState, "user"), "groups": (GroupState, "group"),
+           "venvs": (VenvState, "path"), "npm": (NpmState, "prefix")}
+
+
+def take_snapshot(host, request: dict) -> dict:
+    """Fetch the snapshot for `request` (Snapshot.command's kwargs) once per run."""
+    def fetch() -> dict:
+        snap = quiet_fact(host, Snapshot, **request)
+        snap["_requested"] = {key: set(request.get(key) or ()) for key in _SINGLE}
+        snap["_requested"]["packages"] = set(request.get("packages") or ())
+        return snap
+    return memo(host, "snapshot", fetch)
+
+
+def snapshot_of(host, section: str, key: str):
+    """The host's state of `key` (a path, unit, account, ...) in `section`, from the run's
+    snapshot; what the snapshot was not asked about is looked up on its own."""
+    snap = memo(host, "snapshot", lambda: {"_requested": {k: set() for k in
+                                                          (*_SINGLE, "packages")},
+                                           **{k: {} for k in _SINGLE}})
+    if key not in snap["_requested"][section]:
+        fact, argument = _SINGLE[section]
+        snap[section][key] = quiet_fact(host, fact, **{argument: key})
+        snap["_requested"][section].add(key)
+    return snap[section].get(key)
+
+
+def packages_state(host, manager: str, names: list[str]) -> dict:
+    """{"installed": [...], "lists_age": seconds or None} for `names`."""
+    snap = memo(host, "snapshot", lambda: {"_requested": {k: set() for k in
+                                                          (*_SINGLE, "packages")},
+                                           **{k: {} for k in _SINGLE}})
+    if not set(names) <= snap["_requested"]["packages"]:
+        found = quiet_fact(host, PackageState, manager=manager, names=sorted(names))
+        previous = snap.get("packages", {"installed": []})
+        snap["packages"] = {"installed": sorted(set(previous["installed"]) | set(found["installed"])),
+                            "lists_age": found["lists_age"]}
+        snap["_requested"]["packages"].update(names)
+    return snap["packages"]

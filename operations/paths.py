@@ -1,0 +1,52 @@
+"""Shared contracts between components: paths, unit names, users and groups.
+
+Components never import each other; what one makes and another uses is named here once.
+"""
+
+from __future__ import annotations
+
+ETC = "/etc/pyinfra-jupyter"
+STATE = "/var/lib/pyinfra-jupyter"
+OPT = "/opt/pyinfra-jupyter"
+UNIT_DIR = "/etc/systemd/system"
+
+# network: proxy settings and CA bundle for commands that download, as KEY='value' lines
+# (0600 root: proxy URLs may carry credentials). Sourced by download commands, read by
+# systemd (EnvironmentFile=) for services that download at run time.
+NETWORK_ENV = f"{ETC}/network.env"
+
+# tls: the live pair (root only) and one copy per consumer, owned by that consumer's user.
+TLS_DIR = f"{ETC}/tls"
+TLS_CERT = f"{TLS_DIR}/fullchain.pem"
+TLS_KEY = f"{TLS_DIR}/privkey.pem"
+
+
+def tls_copy(consumer: str) -> tuple[str, str]:
+    """(certificate chain, key) kept for one consumer (a service's user)."""
+    return f"{TLS_DIR}/for/{consumer}/fullchain.pem", f"{TLS_DIR}/for/{consumer}/privkey.pem"
+
+
+# The host agent (TLS issuance and renewal, DDNS updates): one venv, one zipapp.
+AGENT_HOME = f"{OPT}/agent"
+AGENT_PYTHON = f"{AGENT_HOME}/bin/python"
+
+# proxy: CONFIGPROXY_AUTH_TOKEN=..., made once on the host (0600 root), read by the proxy's
+# and the hub's units.
+PROXY_TOKEN_ENV = f"{ETC}/proxy-auth.env"
+PROXY_USER = "jupyter-proxy"
+PROXY_UNIT = "configurable-http-proxy.service"
+
+HUB_UNIT = "jupyterhub.service"
+NOTEBOOK_UNIT_TEMPLATE = "jupyter-notebook@.service"
+
+
+def notebook_unit(name: str) -> str:
+    return f"jupyter-notebook@{name}.service"
+
+
+# Unit patterns of the services that serve the certificate, per mode: they are restarted
+# when it is renewed (`systemctl try-restart` skips a pattern matching no loaded unit).
+PUBLIC_UNITS = {"hub": (f"{PROXY_UNIT.removesuffix('.service')}*.service",),
+                "notebook": ("jupyter-notebook@*.service",)}
+
+NOTES = f"{ETC}/NOTES.txt"

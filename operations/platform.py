@@ -1,0 +1,271 @@
+"""What the host is, and everything that differs between distros: the one distro table.
+
+`Platform` is built once per host from one fact (operations/ops/facts.py: HostInfo). It
+carries the distro family (package manager, its commands and paths), the release row (what
+the release ships, what we pin for it) and the host's systemd capabilities as named
+booleans. Components and templates ask it questions; no other module knows an apt/yum
+difference, a systemd version number or a per-release quirk.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+
+from pyinfra.api.exceptions import DeployError
+
+# -- systemd: what each directive needs ---------------------------------------------------
+
+# The first systemd release that understands each capability we use (systemd's NEWS file).
+# CentOS 7 ships 219, Ubuntu 16.04 229, 18.04 237, 20.04 245, Debian 11 247, 12 252.
+_SYSTEMD_SINCE = {
+    "ambient_capabilities": 229,  # AmbientCapabilities=
+    "read_write_paths": 231,  # ReadWritePaths= (ReadWriteDirectories= before)
+    "protect_system_strict": 232,  # ProtectSystem=strict
+    "protect_kernel": 232,  # ProtectKernelTunables=, ProtectKernelModules=, ProtectControlGroups=
+    "restrict_namespaces": 233,  # RestrictNamespaces=
+    "lock_personality": 235,  # LockPersonality=, RestrictRealtime=
+    "syscall_filter_groups": 239,  # SystemCallFilter=@system-service
+    "protect_hostname": 242,  # ProtectHostname=
+    "restrict_suid_sgid": 242,  # RestrictSUIDSGID=
+    # systemd-run --property=MemoryMax=/CPUQuota= on transient units, which SystemdSpawner
+    # uses for per-user limits (its README asks for 243+).
+    "transient_unit_limits": 243,
+    "protect_kernel_logs": 244,  # ProtectKernelLogs=
+    "protect_clock": 245,  # ProtectClock=
+    "load_credential": 247,  # LoadCredential=
+}
+
+
+@dataclass(frozen=True)
+class SystemdCaps:
+    """The host's systemd, as yes/no answers templates can use (`caps.protect_hostname`)."""
+
+    version: int
+
+    def __getattr__(self, name: str) -> bool:
+        try:
+            return self.version >= _SYSTEMD_SINCE[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def has(self, capability: str) -> bool:
+        if capability not in _SYSTEMD_SINCE:
+            raise KeyError(f"unknown systemd capability {capability!r}")
+        return self.version >= _SYSTEMD_SINCE[capability]
+
+    @staticmethod
+    def since(capability: str) -> int:
+        return _SYSTEMD_SINCE[capability]
+
+
+# -- families: package manager, paths ----------------------------------------------------
+
+# apt: never wait forever on a mirror or dpkg's lock (a stalled mirror must fail the host
+# with a message, not hang the whole fleet); retries make a flaky link survivable.
+_APT_OPTIONS = ("-o Acquire::http::Timeout=30 -o Acquire::https::Timeout=30 "
+                "-o Acquire::Retries=3 -o DPkg::Lock::Timeout=300")
+_YUM_OPTIONS = "--setopt=timeout=30 --setopt=retries=3"
+
+
+@dataclass(frozen=True)
+class Family:
+    """A distro family: its package manager and the paths that differ between families."""
+
+    name: str  # debian, rhel
+    manager: str  # apt, yum
+    # Packages for a Python that can make venvs and build wheels of C extensions.
+    python_packages: tuple[str, ...]
+    # Node.js to run configurable-http-proxy, and what the npm download needs.
+    node_packages: tuple[str, ...]
+    ca_anchor_dir: str
+    ca_rebuild: str
+    ca_bundle: str
+    # (IPv4 rules file, IPv6 rules file, boot-time loader units) of the iptables backend.
+    iptables_persist: tuple[str, str, tuple[str, ...]]
+    firewall_packages: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Units that own the filter tables too and must not run beside the iptables backend.
+    iptables_conflicts: tuple[str, ...] = ()
+    # The package manager's proxy settings file (apt.conf.d); None: yum reads the proxy from
+    # the environment our commands source.
+    proxy_conf: str | None = None
+
+    def install_command(self, packages: list[str], update: bool) -> str:
+        names = " ".join(shlex.quote(p) for p in packages)
+        if self.manager == "apt":
+            refresh = f"apt-get -q {_APT_OPTIONS} update && " if update else ""
+            return (f"export DEBIAN_FRONTEND=noninteractive && {refresh}apt-get -q -y "
+                    f"{_APT_OPTIONS} install --no-install-recommends {names}")
+        return f"yum -y -q {_YUM_OPTIONS} install {names}"
+
+    def query_command(self, packages: list[str]) -> str:
+        """Prints `NAME installed` for each of `packages` that is installed."""
+        names = " ".join(shlex.quote(p) for p in packages)
+        if self.manager == "apt":
+            return (f"dpkg-query -W -f '${{Package}} ${{db:Status-Status}}\\n' {names} "
+                    "2>/dev/null | awk '$2 == \"installed\" {print $1, \"installed\"}'")
+        return f"rpm -q --qf '%{{NAME}} installed\\n' {names} 2>/dev/null | grep ' installed$'"
+
+    # apt's package lists: refreshed before an install only when older than this.
+    lists_max_age = 3600
+
+    @property
+    def lists_path(self) -> str:
+        return "/var/lib/apt/lists" if self.manager == "apt" else ""
+
+    def proxy_config(self, http_proxy: str | None, https_proxy: str | None) -> str:
+        """apt's proxy settings (for apt runs outside our deploy, e.g. unattended-upgrades;
+        our own apt and yum runs read the proxy from the environment)."""
+        lines = []
+        if http_proxy:
+            lines.append(f'Acquire::http::Proxy "{http_proxy}";')
+        if https_proxy:
+            lines.append(f'Acquire::https::Proxy "{https_proxy}";')
+        return "".join(line + "\n" for line in lines)
+
+
+DEBIAN = Family(
+    name="debian",
+    manager="apt",
+    python_packages=("python3", "python3-venv", "python3-dev", "build-essential"),
+    node_packages=("nodejs", "curl", "ca-certificates"),
+    ca_anchor_dir="/usr/local/share/ca-certificates",
+    ca_rebuild="update-ca-certificates",
+    ca_bundle="/etc/ssl/certs/ca-certificates.crt",
+    iptables_persist=("/etc/iptables/rules.v4", "/etc/iptables/rules.v6",
+                      ("netfilter-persistent.service",)),
+    firewall_packages={"nftables": ("nftables",), "ufw": ("ufw",),
+                       "firewalld": ("firewalld",),
+                       "iptables": ("iptables", "iptables-persistent")},
+    proxy_conf="/etc/apt/apt.conf.d/90pyinfra-jupyter-proxy",
+)
+
+RHEL = Family(
+    name="rhel",
+    manager="yum",
+    python_packages=("python3", "python3-devel", "gcc"),
+    node_packages=("nodejs", "curl", "ca-certificates"),
+    ca_anchor_dir="/etc/pki/ca-trust/source/anchors",
+    ca_rebuild="update-ca-trust extract",
+    ca_bundle="/etc/pki/tls/certs/ca-bundle.crt",
+    iptables_persist=("/etc/sysconfig/iptables", "/etc/sysconfig/ip6tables",
+                      ("iptables.service", "ip6tables.service")),
+    firewall_packages={"nftables": ("nftables",), "firewalld": ("firewalld",),
+                       "iptables": ("iptables-services",)},
+    iptables_conflicts=("firewalld.service",),
+)
+
+FAMILIES = {"apt": DEBIAN, "yum": RHEL}
+
+# -- the version matrix ---------------------------------------------------------------------
+
+Pins = dict[str, str]  # pip / npm distribution name -> exact version
+
+# Checked with `pip index versions` / `npm view`: the newest releases that install together
+# on Python 3.11 (Debian 12). JupyterHub 6 and JupyterLab 4.6 need Python 3.10+.
+MODERN: Pins = {
+    "jupyterhub": "6.1.1",
+    "jupyterlab": "4.6.6",
+    # Notebook 7.x follows JupyterLab's minor version: 7.4 does not install beside lab 4.6.
+    "notebook": "7.6.5",
+    # 4.6.3 is the newest 4.x; CHP 5.x needs Node >= 20, Debian 12 ships Node 18.
+    "configurable-http-proxy": "4.6.3",
+    "jupyterhub-idle-culler": "2.0.0",
+    "jupyterhub-nativeauthenticator": "1.3.0",
+    "oauthenticator": "17.4.0",
+    "jupyterhub-ldapauthenticator": "2.0.2",
+    "jupyterhub-systemdspawner": "1.0.2",
+}
+
+
+@dataclass(frozen=True)
+class Release:
+    """One row of the distro table: what a release ships, and what we install on it."""
+
+    distro: str
+    major: int
+    family: Family
+    python: str  # the python3 it ships
+    firewall: str  # its usual firewall
+    pins: Pins = field(default_factory=lambda: dict(MODERN))
+
+
+def _rows() -> dict[tuple[str, int], Release]:
+    rows = [
+        Release("centos", 7, RHEL, "3.6", "firewalld"),
+        Release("ubuntu", 16, DEBIAN, "3.5", "ufw"),
+        Release("ubuntu", 18, DEBIAN, "3.6", "ufw"),
+        Release("ubuntu", 20, DEBIAN, "3.8", "ufw"),
+        Release("ubuntu", 22, DEBIAN, "3.10", "ufw"),
+        Release("ubuntu", 24, DEBIAN, "3.12", "ufw"),
+        Release("debian", 10, DEBIAN, "3.7", "nftables"),
+        Release("debian", 11, DEBIAN, "3.9", "nftables"),
+        Release("debian", 12, DEBIAN, "3.11", "nftables"),
+        Release("debian", 13, DEBIAN, "3.13", "nftables"),
+        Release("raspbian", 10, DEBIAN, "3.7", "nftables"),
+        Release("raspbian", 11, DEBIAN, "3.9", "nftables"),
+        Release("raspbian", 12, DEBIAN, "3.11", "nftables"),
+    ]
+    return {(r.distro, r.major): r for r in rows}
+
+
+RELEASES = _rows()
+OLDEST = {"debian": 10, "raspbian": 10, "ubuntu": 16, "centos": 7}
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The facts every component needs, gathered once per host."""
+
+    distro: str  # os-release ID: debian, ubuntu, centos, raspbian
+    version: tuple[int, int]  # (major, minor): (12, 0), (16, 4), (7, 9)
+    arch: str  # x86_64, aarch64, armv7l
+    systemd: SystemdCaps
+    release: Release
+    model: str = ""  # /proc/device-tree/model, e.g. "Raspberry Pi 4 Model B Rev 1.4"
+    memory_mb: int = 0
+
+    @property
+    def family(self) -> Family:
+        return self.release.family
+
+    @property
+    def pins(self) -> Pins:
+        return self.release.pins
+
+    @property
+    def firewall_backend(self) -> str:
+        return self.release.firewall
+
+    @property
+    def system_python(self) -> str:
+        return self.release.python
+
+    @property
+    def label(self) -> str:
+        return f"{self.distro} {self.version[0]}.{self.version[1]} ({self.arch})"
+
+    def pin(self, distribution: str) -> str:
+        return self.pins[distribution]
+
+
+def platform_from_info(info: dict) -> Platform:
+    """Build a Platform from the HostInfo fact; refuse what we cannot deploy onto."""
+    distro = (info.get("id") or "unknown").lower()
+    version = info.get("version") or (0, 0)
+    if distro not in OLDEST:
+        raise DeployError(
+            f"{info.get('pretty_name') or distro} is not supported: pyinfra-jupyter deploys "
+            "onto Debian 10+, Raspberry Pi OS, Ubuntu 16.04+ and CentOS 7"
+        )
+    if version[0] < OLDEST[distro]:
+        raise DeployError(f"{distro} {version[0]} is too old: {distro} {OLDEST[distro]}+ is supported")
+    if not info.get("systemd"):
+        raise DeployError("the host does not run systemd; every service we install is a systemd unit")
+    release = RELEASES.get((distro, version[0])) or max(
+        (r for (d, _), r in RELEASES.items() if d == distro), key=lambda r: r.major)
+    return Platform(
+        distro=distro, version=version, arch=info.get("arch") or "unknown",
+        systemd=SystemdCaps(info["systemd"]), release=release,
+        model=info.get("model") or "", memory_mb=info.get("memory_mb") or 0,
+    )

@@ -1,0 +1,75 @@
+"""configurable-http-proxy: the hub's public HTTPS entry point, as its own service.
+
+The proxy runs apart from the hub (the hub has `should_start = False`), so restarting the
+hub never drops users' connections. It is installed from npm into its own prefix, runs as
+an unprivileged system user that may read only its own copy of the TLS key and bind the
+public port (CAP_NET_BIND_SERVICE only), and shares one auth token with the hub through an
+environment file that the host makes once (0600 root).
+"""
+
+from __future__ import annotations
+
+from pyinfra_jupyter.spec import SiteSpec
+
+from .. import paths
+from ..items import File, Item, NpmPackage, Packages, Service, Step
+from ..ops.accounts import host_secret
+from ..ops.render import render
+from ..platform import Platform
+from ..site import Site
+
+NAME = "proxy"
+TITLE = "Install and run configurable-http-proxy"
+
+PREFIX = "/opt/configurable-http-proxy"
+UNIT_FILE = f"{paths.UNIT_DIR}/{paths.PROXY_UNIT}"
+NODE = "/usr/bin/node"
+ENTRYPOINT = f"{PREFIX}/lib/node_modules/configurable-http-proxy/bin/configurable-http-proxy"
+
+
+def wanted(spec: SiteSpec) -> bool:
+    return spec.mode == "hub"
+
+
+def version(spec: SiteSpec, platform: Platform) -> str:
+    return spec.proxy.version or platform.pin("configurable-http-proxy")
+
+
+def render_unit(spec: SiteSpec, platform: Platform) -> str:
+    cert, key = paths.tls_copy(paths.PROXY_USER)
+    return render(
+        "proxy", "configurable-http-proxy.service",
+        proxy=spec.proxy,
+        # CHP takes '' for "all addresses"; an IPv6 address goes in as it is.
+        ip=spec.proxy.ip,
+        version=version(spec, platform),
+        node=NODE,
+        # Node's own switch: CHP's --ssl-protocol pins one exact version, not a minimum.
+        tls_min_flag=f"--tls-min-v{spec.tls.min_version}",
+        entrypoint=ENTRYPOINT,
+        service_user=paths.PROXY_USER,
+        tls_cert=cert,
+        tls_key=key,
+        token_env=paths.PROXY_TOKEN_ENV,
+        # Requests with no route yet (e.g. right after a proxy restart) go to the hub.
+        hub_api_port=spec.hub.api_port,
+        caps=platform.systemd,
+    )
+
+
+def items(site: Site) -> list[Item]:
+    spec, platform = site.spec, site.platform
+    release = version(spec, platform)
+    return [
+        Packages(platform.family.node_packages, "Node.js (runs configurable-http-proxy)"),
+        NpmPackage(PREFIX, "configurable-http-proxy", release, NODE,
+                   f"Install configurable-http-proxy {release} from npm into {PREFIX}"),
+        Step(host_secret,
+             f"Make the proxy's auth token {paths.PROXY_TOKEN_ENV} (once, on the host, 0600)",
+             {"path": paths.PROXY_TOKEN_ENV, "line": "CONFIGPROXY_AUTH_TOKEN={token}"},
+             key_name="proxy-token", reads=(paths.PROXY_TOKEN_ENV,)),
+        File(UNIT_FILE, render_unit(spec, platform)),
+        Service(paths.PROXY_UNIT,
+                restart_on=(f"npm:{PREFIX}", f"file:{UNIT_FILE}", "step:proxy-token"),
+                reload_on=(f"file:{UNIT_FILE}",)),
+    ]

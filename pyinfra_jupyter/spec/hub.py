@@ -1,0 +1,329 @@
+"""JupyterHub: authentication, spawner, idle culler and where it keeps its state.
+
+Each authenticator and spawner variant carries its own behaviour — the class JupyterHub
+loads, the packages it needs, its secrets, whether it is itself an allow rule, and its
+config traits — so the hub config renders any of them generically and adding a variant
+touches its model (and its tests) only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from .base import (
+    Domain,
+    HostName,
+    HttpsUrl,
+    Model,
+    Port,
+    SystemPath,
+    Text,
+    Token,
+    UnixName,
+    UrlTarget,
+    Version,
+)
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A config value read at start from the hub's 0600 secrets file, never rendered."""
+
+    name: str
+
+
+Traits = dict[str, dict[str, Any]]  # {"ClassName": {"trait": value}}
+
+
+class Authenticator(Model):
+    """What every authenticator variant tells the hub component (override what differs)."""
+
+    authenticator_class: ClassVar[str]
+    # pip distributions it needs besides jupyterhub; versions come from the platform's pins.
+    requirements: ClassVar[tuple[str, ...]] = ()
+    # The config check constructs the authenticator to run its validators; not for those
+    # whose constructor has side effects (NativeAuthenticator opens its database).
+    constructible: ClassVar[bool] = True
+    # Accepts any user name (test authenticators): the site must say allow_all explicitly.
+    needs_allow_all: ClassVar[bool] = False
+    # Logs users in with their system password: accounts' passwords are set on the host.
+    uses_system_passwords: ClassVar[bool] = False
+
+    def class_name(self) -> str:
+        return self.authenticator_class
+
+    def secrets(self) -> dict[str, SecretStr]:
+        """Secret values the config reads from the secrets file, by name."""
+        return {}
+
+    def grants_access(self) -> bool:
+        """True when the authenticator's own settings are an allow rule (groups, orgs...)."""
+        return False
+
+    def admits_everyone_it_accepts(self) -> bool:
+        """True when it authorises users itself, so the hub must let all it accepts in."""
+        return False
+
+    def traits(self) -> Traits:
+        return {}
+
+
+class PamAuth(Authenticator):
+    """Log in with the host's system accounts."""
+
+    type: Literal["pam"]
+    admin_groups: list[UnixName] = Field(
+        default_factory=list, description="Members of these groups are hub admins."
+    )
+    allowed_groups: list[UnixName] = Field(default_factory=list)
+
+    authenticator_class: ClassVar[str] = "jupyterhub.auth.PAMAuthenticator"
+    uses_system_passwords: ClassVar[bool] = True
+
+    def grants_access(self) -> bool:
+        return bool(self.allowed_groups)
+
+    def traits(self) -> Traits:
+        return {"PAMAuthenticator": {"admin_groups": list(self.admin_groups),
+                                     "allowed_groups": list(self.allowed_groups)}}
+
+
+class NativeAuth(Authenticator):
+    """NativeAuthenticator: users sign up on the hub, admins approve them."""
+
+    type: Literal["native"]
+    open_signup: bool = False
+    minimum_password_length: int = Field(10, ge=8)
+
+    authenticator_class: ClassVar[str] = "nativeauthenticator.NativeAuthenticator"
+    requirements: ClassVar[tuple[str, ...]] = ("jupyterhub-nativeauthenticator",)
+    constructible: ClassVar[bool] = False
+
+    def grants_access(self) -> bool:
+        return self.open_signup
+
+    def admits_everyone_it_accepts(self) -> bool:
+        # Approval (or open sign-up) is its own allow rule.
+        return True
+
+    def traits(self) -> Traits:
+        return {"NativeAuthenticator": {"open_signup": self.open_signup,
+                                        "minimum_password_length": self.minimum_password_length}}
+
+
+class _OAuth(Authenticator):
+    client_id: Token
+    client_secret: SecretStr
+    callback_url: HttpsUrl = Field(description="https://YOUR-HUB/hub/oauth_callback")
+
+    requirements: ClassVar[tuple[str, ...]] = ("oauthenticator",)
+
+    @field_validator("callback_url")
+    @classmethod
+    def _callback(cls, url: str) -> str:
+        if not url.split("?")[0].endswith("/hub/oauth_callback"):
+            raise ValueError("must end with /hub/oauth_callback")
+        return url
+
+    def secrets(self) -> dict[str, SecretStr]:
+        return {"oauth_client_secret": self.client_secret}
+
+    def traits(self) -> Traits:
+        return {
+            "OAuthenticator": {"client_id": self.client_id,
+                               "client_secret": SecretRef("oauth_client_secret"),
+                               "oauth_callback_url": self.callback_url},
+            # The local spawner runs each server as a Unix user: make one at first login.
+            "LocalAuthenticator": {"create_system_users": True},
+        }
+
+
+class GitHubAuth(_OAuth):
+    type: Literal["github"]
+    allowed_organizations: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,39}(:[A-Za-z0-9_.-]{1,100})?$")]] = Field(
+        default_factory=list, description="GitHub organizations (or org:team) allowed in."
+    )
+
+    # The Local* variants create a system user at first login.
+    authenticator_class: ClassVar[str] = "oauthenticator.github.LocalGitHubOAuthenticator"
+
+    def grants_access(self) -> bool:
+        return bool(self.allowed_organizations)
+
+    def traits(self) -> Traits:
+        return {**super().traits(), "GitHubOAuthenticator": {
+            "allowed_organizations": list(self.allowed_organizations)}}
+
+
+class GoogleAuth(_OAuth):
+    type: Literal["google"]
+    hosted_domain: list[Domain] = Field(default_factory=list)
+
+    authenticator_class: ClassVar[str] = "oauthenticator.google.LocalGoogleOAuthenticator"
+
+    def grants_access(self) -> bool:
+        return bool(self.hosted_domain)
+
+    def traits(self) -> Traits:
+        return {**super().traits(), "GoogleOAuthenticator": {
+            "hosted_domain": list(self.hosted_domain)}}
+
+
+class GenericOAuth(_OAuth):
+    type: Literal["generic-oauth"]
+    authorize_url: HttpsUrl
+    token_url: HttpsUrl
+    userdata_url: HttpsUrl
+    username_claim: Token = "preferred_username"
+    scope: list[Token] = Field(default_factory=lambda: ["openid", "profile"])
+
+    authenticator_class: ClassVar[str] = "oauthenticator.generic.LocalGenericOAuthenticator"
+
+    def traits(self) -> Traits:
+        return {**super().traits(), "GenericOAuthenticator": {
+            "authorize_url": self.authorize_url,
+            "token_url": self.token_url,
+            "userdata_url": self.userdata_url,
+            "username_claim": self.username_claim,
+            "scope": list(self.scope),
+        }}
+
+
+class LdapAuth(Authenticator):
+    type: Literal["ldap"]
+    server_address: HostName
+    server_port: Port = 636
+    use_ssl: bool = True
+    bind_dn_template: list[Text] = Field(
+        min_length=1, description="e.g. uid={username},ou=people,dc=example,dc=org"
+    )
+    allowed_groups: list[Text] = Field(default_factory=list, description="Group DNs.")
+
+    authenticator_class: ClassVar[str] = "ldapauthenticator.LDAPAuthenticator"
+    requirements: ClassVar[tuple[str, ...]] = ("jupyterhub-ldapauthenticator",)
+
+    @field_validator("bind_dn_template")
+    @classmethod
+    def _has_username(cls, templates: list[str]) -> list[str]:
+        for template in templates:
+            if "{username}" not in template:
+                raise ValueError(f"{template!r} has no {{username}} placeholder")
+        return templates
+
+    def grants_access(self) -> bool:
+        return bool(self.allowed_groups)
+
+    def traits(self) -> Traits:
+        return {"LDAPAuthenticator": {
+            "server_address": self.server_address,
+            "server_port": self.server_port,
+            "tls_strategy": "on_connect" if self.use_ssl else "before_bind",
+            "bind_dn_template": list(self.bind_dn_template),
+            "allowed_groups": list(self.allowed_groups),
+        }}
+
+
+class DummyAuth(Authenticator):
+    """For tests only: any user name, one shared password."""
+
+    type: Literal["dummy"]
+    password: SecretStr | None = None
+
+    authenticator_class: ClassVar[str] = "jupyterhub.auth.DummyAuthenticator"
+    needs_allow_all: ClassVar[bool] = True
+
+    def class_name(self) -> str:
+        # DummyAuthenticator.password is deprecated since JupyterHub 5.3.
+        if self.password is not None:
+            return "jupyterhub.authenticators.shared.SharedPasswordAuthenticator"
+        return self.authenticator_class
+
+    def secrets(self) -> dict[str, SecretStr]:
+        return {"dummy_password": self.password} if self.password is not None else {}
+
+    def traits(self) -> Traits:
+        if self.password is None:
+            return {}
+        return {"SharedPasswordAuthenticator": {"user_password": SecretRef("dummy_password")}}
+
+
+AuthSpec = Annotated[
+    PamAuth | NativeAuth | GitHubAuth | GoogleAuth | GenericOAuth | LdapAuth | DummyAuth,
+    Field(discriminator="type"),
+]
+
+
+class Spawner(Model):
+    spawner_class: ClassVar[str]
+    requirements: ClassVar[tuple[str, ...]] = ()
+    # Platform capabilities (operations/platform.py names them) the variant cannot work without.
+    needs: ClassVar[tuple[str, ...]] = ()
+
+    def traits(self) -> Traits:
+        return {}
+
+
+class LocalSpawner(Spawner):
+    type: Literal["local"] = "local"
+
+    spawner_class: ClassVar[str] = "jupyterhub.spawner.LocalProcessSpawner"
+
+
+class SystemdSpawner(Spawner):
+    """Each user server in its own systemd unit, with limits (needs a recent systemd)."""
+
+    type: Literal["systemd"]
+    mem_limit: str | None = Field(None, pattern=r"^\d{1,6}[KMGT]?$", description="e.g. 2G")
+    cpu_limit: float | None = Field(None, gt=0, le=1024, description="CPU cores, e.g. 1.5")
+
+    spawner_class: ClassVar[str] = "systemdspawner.SystemdSpawner"
+    requirements: ClassVar[tuple[str, ...]] = ("jupyterhub-systemdspawner",)
+    needs: ClassVar[tuple[str, ...]] = ("transient_unit_limits",)
+
+    def traits(self) -> Traits:
+        settings: dict[str, Any] = {
+            # Users' servers never see each other's /tmp or the host's devices, and cannot
+            # gain privileges through sudo.
+            "isolate_tmp": True,
+            "isolate_devices": True,
+            "disable_user_sudo": True,
+        }
+        if self.mem_limit:
+            settings["mem_limit"] = self.mem_limit
+        if self.cpu_limit:
+            settings["cpu_limit"] = self.cpu_limit
+        return {"SystemdSpawner": settings}
+
+
+SpawnerSpec = Annotated[LocalSpawner | SystemdSpawner, Field(discriminator="type")]
+
+
+class IdleCuller(Model):
+    """Stop user servers idle longer than `timeout` seconds (a hub-managed service)."""
+
+    enabled: bool = True
+    timeout: int = Field(3600, ge=60, le=31_536_000)
+    every: int = Field(300, ge=10, le=86_400, description="Seconds between checks.")
+    max_age: int = Field(0, ge=0, le=31_536_000, description="Stop servers older than this; 0: never.")
+
+
+class HubSpec(Model):
+    version: Version | None = Field(
+        None, description="JupyterHub release; default: the pin for the host's distro."
+    )
+    jupyterlab_version: Version | None = None
+    prefix: SystemPath = Field("/opt/jupyterhub", description="The hub's venv.")
+    state_dir: SystemPath = Field(
+        "/var/lib/jupyterhub", description="sqlite database and cookie secret."
+    )
+    api_port: Port = Field(8081, description="Hub API, on loopback only.")
+    default_url: UrlTarget = "/lab"
+    auth: AuthSpec = Field(default_factory=lambda: PamAuth(type="pam"))
+    spawner: SpawnerSpec = Field(default_factory=LocalSpawner)
+    idle_culler: IdleCuller = Field(default_factory=IdleCuller)
+    http_timeout: int = Field(120, ge=10, le=3600,
+                              description="Seconds a user server may take to answer.")
+    start_timeout: int = Field(120, ge=10, le=3600)

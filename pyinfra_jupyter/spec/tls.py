@@ -1,0 +1,224 @@
+"""TLS for the public port: an ACME certificate, a self-signed one, or one the user provides.
+
+Each variant knows the names its certificate covers, the material the deploy uploads for
+it (relative to the TLS directory), and its section of the host agent's config — so the TLS
+component handles any variant generically.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from .base import Domain, Email, HostName, Model, Port, SystemPath, multiline
+from .ddns import Ddns
+
+ACME_DIRECTORIES = {
+    "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
+    "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+}
+
+
+def _pem_certificates(value: str, field: str) -> str:
+    from cryptography import x509
+
+    if "-----BEGIN CERTIFICATE-----" not in value:
+        raise ValueError(f"{field} is not a PEM certificate (no '-----BEGIN CERTIFICATE-----')")
+    try:
+        x509.load_pem_x509_certificates(value.encode())
+    except ValueError as exc:
+        raise ValueError(f"{field} is not a readable PEM certificate: {exc}") from None
+    return value
+
+
+class Tls(Model):
+    http_port: Port | None = Field(
+        80,
+        description="Plain-HTTP port that redirects to HTTPS (and serves ACME HTTP-01); "
+        "null: none.",
+    )
+    min_version: Literal["1.2", "1.3"] = "1.2"
+
+    def needs_webroot(self) -> bool:
+        """True when the host must serve /.well-known/acme-challenge/ (ACME HTTP-01)."""
+        return False
+
+    def cert_names(self, hostname: str, addresses: list[str]) -> list[str]:
+        """The names the certificate must cover, in a stable order (empty: as provided)."""
+        return []
+
+    def uploads(self) -> dict[str, str | SecretStr]:
+        """Files to keep in the TLS directory, by name (SecretStr: a 0600 secret)."""
+        return {}
+
+    def agent_settings(self, tls_dir: str) -> dict[str, Any]:
+        """This variant's part of the host agent's config."""
+        return {}
+
+    def site_problems(self, ddns: Ddns) -> list[str]:
+        """Rules that involve other components (`field.path: message` lines)."""
+        return []
+
+
+class AcmeTls(Tls):
+    """A certificate from an ACME CA, issued and renewed on the host."""
+
+    type: Literal["acme"]
+    email: Email
+    domains: list[Domain] = Field(min_length=1)
+    directory: str = Field(
+        "letsencrypt",
+        description="'letsencrypt', 'letsencrypt-staging', or the https:// URL of any ACME directory.",
+    )
+    directory_ca: str | None = multiline(
+        default=None,
+        description="PEM of the CA that signs the ACME server's own HTTPS (private CAs).",
+    )
+    challenge: Literal["http-01", "dns-01"] = Field(
+        "http-01",
+        description="dns-01 goes through the DDNS provider's API: for hosts whose port 80 is blocked.",
+    )
+    preflight: bool = Field(
+        True,
+        description="Before asking the CA, check from the host that each domain resolves (and "
+        "not to loopback); turn off when the CA uses DNS the host cannot see (a private CA).",
+    )
+    dns_propagation_seconds: int | None = Field(
+        None, ge=0, le=3600,
+        description="dns-01: wait this long after the provider took the TXT record; "
+        "default: the provider's usual delay (DuckDNS 60 s, dynv6 30 s, Cloudflare 15 s).",
+    )
+
+    @field_validator("directory")
+    @classmethod
+    def _directory(cls, value: str) -> str:
+        if value in ACME_DIRECTORIES:
+            return value
+        from .base import https_url
+
+        try:
+            return https_url(value, "ACME directory URL")
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is neither {' nor '.join(map(repr, ACME_DIRECTORIES))} nor an "
+                "https:// URL"
+            ) from None
+
+    @field_validator("directory_ca")
+    @classmethod
+    def _directory_ca(cls, value: str | None) -> str | None:
+        return None if value is None else _pem_certificates(value, "directory_ca")
+
+    @property
+    def directory_url(self) -> str:
+        return ACME_DIRECTORIES.get(self.directory, self.directory)
+
+    def needs_webroot(self) -> bool:
+        return self.challenge == "http-01"
+
+    def cert_names(self, hostname: str, addresses: list[str]) -> list[str]:
+        return list(self.domains)
+
+    def site_problems(self, ddns: Ddns) -> list[str]:
+        if self.challenge == "http-01":
+            if self.http_port != 80:
+                return ["tls.http_port: ACME HTTP-01 validates on port 80; set http_port = 80 "
+                        "(forward 80 on your router) or use challenge = 'dns-01'"]
+            return []
+        if not ddns.dns01:
+            return ["tls.challenge: dns-01 sets TXT records through the DDNS provider's API; "
+                    f"ddns.provider {ddns.provider!r} cannot (use duckdns, dynv6 or cloudflare)"]
+        stray = [d for d in self.domains if not ddns.dns01_covers(d)]
+        if stray:
+            return [f"tls.domains: {', '.join(stray)} not managed by the ddns provider "
+                    f"({ddns.provider}), so dns-01 cannot prove them"]
+        return []
+
+    def uploads(self) -> dict[str, str | SecretStr]:
+        return {"acme-directory-ca.pem": self.directory_ca} if self.directory_ca else {}
+
+    def agent_settings(self, tls_dir: str) -> dict[str, Any]:
+        acme: dict[str, Any] = {
+            "directory": self.directory_url,
+            "email": self.email,
+            "challenge": self.challenge,
+            "preflight": self.preflight,
+        }
+        if self.directory_ca:
+            acme["ca_bundle"] = f"{tls_dir}/acme-directory-ca.pem"
+        return {"acme": acme}
+
+
+class SelfSignedTls(Tls):
+    """A self-signed certificate for the host's names and addresses (browsers will warn)."""
+
+    type: Literal["self-signed"]
+    names: list[HostName] = Field(
+        default_factory=list,
+        description="Extra DNS names or IP addresses; the host's own name and addresses are added.",
+    )
+    days: int = Field(365, ge=7, le=825)
+
+    def cert_names(self, hostname: str, addresses: list[str]) -> list[str]:
+        names = [hostname, "localhost", *addresses, "127.0.0.1", *self.names]
+        return list(dict.fromkeys(names))
+
+    def agent_settings(self, tls_dir: str) -> dict[str, Any]:
+        return {"self_signed": {"days": self.days}}
+
+
+class ProvidedTls(Tls):
+    """A certificate and key you bring: as paths on the host or as PEM contents."""
+
+    type: Literal["provided"]
+    cert_file: SystemPath | None = Field(None, description="Full chain PEM, already on the host.")
+    key_file: SystemPath | None = Field(None, description="Private key PEM, already on the host.")
+    cert_pem: str | None = multiline(default=None, description="Full chain PEM contents.")
+    key_pem: SecretStr | None = multiline(default=None, description="Private key PEM contents.")
+
+    @field_validator("cert_pem")
+    @classmethod
+    def _cert(cls, value: str | None) -> str | None:
+        return None if value is None else _pem_certificates(value, "cert_pem")
+
+    @field_validator("key_pem")
+    @classmethod
+    def _key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+        try:
+            load_pem_private_key(value.get_secret_value().encode(), password=None)
+        except (ValueError, TypeError):
+            # Never echo the value: it is a private key.
+            raise ValueError("is not an unencrypted PEM private key") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_source_each(self) -> ProvidedTls:
+        for what, path, pem in (
+            ("cert", self.cert_file, self.cert_pem),
+            ("key", self.key_file, self.key_pem),
+        ):
+            if (path is None) == (pem is None):
+                raise ValueError(f"give exactly one of {what}_file and {what}_pem")
+        return self
+
+    def uploads(self) -> dict[str, str | SecretStr]:
+        files: dict[str, str | SecretStr] = {}
+        if self.cert_pem is not None:
+            files["provided/fullchain.pem"] = self.cert_pem
+        if self.key_pem is not None:
+            files["provided/privkey.pem"] = self.key_pem
+        return files
+
+    def agent_settings(self, tls_dir: str) -> dict[str, Any]:
+        return {"provided": {
+            "cert_file": self.cert_file or f"{tls_dir}/provided/fullchain.pem",
+            "key_file": self.key_file or f"{tls_dir}/provided/privkey.pem",
+        }}
+
+
+TlsSpec = Annotated[AcmeTls | SelfSignedTls | ProvidedTls, Field(discriminator="type")]

@@ -1,0 +1,378 @@
+"""Every string the spec carries, fed hostile values, through the real renderers and commands.
+
+For each string field of a set of example sites that together use every variant (each
+authenticator, TLS type, DDNS provider, both modes), each hostile value is put into the
+field. The spec must either refuse it with a line naming the field, or accept it and then
+everything the deploy derives from it must keep its shape:
+
+- units and drop-ins keep their lines (a value never adds a directive);
+- Python configs keep their syntax tree (a value stays one string literal);
+- JSON configs parse; notes and firewall rules keep their lines;
+- shell commands (checks, steps, service checks) keep their words (`shlex`);
+- every path an item touches stays in a safe alphabet, with no `..`.
+
+New fields are covered without touching this file: the fields are found by walking the
+examples, and a field that the examples do not reach fails `test_every_field_is_reached`.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import re
+import shlex
+
+import pytest
+from pydantic import SecretStr
+
+from operations import firewall, hub, network, notebook, notes, proxy, python, tls, users
+from operations.firewall import firewalld, iptables, nftables, ufw
+from operations.firewall.rules import RulesError
+from operations.firewall.rules import build as build_rules
+from operations.items import Absent, Directory, File, Service, Step, User, Venv
+from pyinfra_jupyter.spec import SpecError, build_spec
+from pyinfra_jupyter.spec.site import SiteSpec
+from tests.support import make_site, self_signed_pem
+
+CERT, KEY = self_signed_pem()
+
+HOSTILE = [
+    "\n", "\r", "\x00", "\t", "'", '"', "$(id)", "`id`", ";", "#", "%", " ", "..", "\\",
+    "\U0001f600", "\u2028", "\nExecStartPre=+/bin/sh -c id", "'; touch /tmp/pwned; '",
+    "/../../etc/shadow", "-rf", "{path}", "{{ 7*7 }}",
+]
+
+ADMIN = {"name": "admin", "admin": True, "groups": ["staff"], "password": "Admin-pw-1"}
+OAUTH = {"client_id": "client-1", "client_secret": "oauth-secret",
+         "callback_url": "https://hub.example.org/hub/oauth_callback"}
+NETWORK = {"http_proxy": "http://user:pw@proxy.example.org:3128",
+           "https_proxy": "http://proxy.example.org:3128", "no_proxy": ["localhost", ".lan"],
+           "ca_certificates": [CERT]}
+FIREWALL = {"ssh_ports": [22], "ssh_sources": ["0.0.0.0/0", "::/0"],
+            "allow": [{"port": 9100, "sources": ["10.0.0.0/8"], "comment": "node-exporter"}]}
+
+EXAMPLES = [
+    {"mode": "hub", "network": NETWORK, "firewall": FIREWALL,
+     "tls": {"type": "self-signed", "names": ["hub.lan", "10.0.0.5"]},
+     "users": {"accounts": [ADMIN], "allowed": ["bob"], "admins": ["admin"]},
+     "hub": {"auth": {"type": "pam", "admin_groups": ["wheel"], "allowed_groups": ["students"]},
+             "default_url": "/lab", "prefix": "/opt/jupyterhub", "state_dir": "/var/lib/jupyterhub"},
+     "python": {"packages": ["numpy>=1.26"], "os_packages": ["libatlas-base-dev"]},
+     "router": {"behind_nat": True, "lan_address": "192.168.1.50"}},
+    {"mode": "hub", "users": {"allowed": ["octocat"]},
+     "hub": {"auth": {"type": "github", **OAUTH, "allowed_organizations": ["my-org"]},
+             "spawner": {"type": "systemd", "mem_limit": "2G", "cpu_limit": 1.5}},
+     "tls": {"type": "acme", "email": "admin@example.org", "domains": ["hub.example.org"],
+             "directory": "https://acme.example.org/dir", "directory_ca": CERT}},
+    {"mode": "hub", "users": {"allowed": ["someone@example.org"]},
+     "hub": {"auth": {"type": "google", **OAUTH, "hosted_domain": ["example.org"]}},
+     "tls": {"type": "provided", "cert_pem": CERT, "key_pem": KEY}},
+    {"mode": "hub", "users": {"allowed": ["alice"]},
+     "hub": {"auth": {"type": "generic-oauth", **OAUTH,
+                      "authorize_url": "https://sso.example.org/auth",
+                      "token_url": "https://sso.example.org/token",
+                      "userdata_url": "https://sso.example.org/userinfo",
+                      "username_claim": "preferred_username", "scope": ["openid", "email"]}},
+     "tls": {"type": "provided", "cert_file": "/srv/tls/chain.pem", "key_file": "/srv/tls/key.pem"}},
+    {"mode": "hub", "users": {"allowed": ["alice"]},
+     "hub": {"auth": {"type": "ldap", "server_address": "ldap.example.org",
+                      "bind_dn_template": ["uid={username},ou=people,dc=example,dc=org"],
+                      "allowed_groups": ["cn=students,ou=groups,dc=example,dc=org"]}},
+     "tls": {"type": "acme", "email": "a@ourfamily.duckdns.org",
+             "domains": ["ourfamily.duckdns.org"], "challenge": "dns-01"},
+     "ddns": {"provider": "duckdns", "domain": "ourfamily.duckdns.org", "token": "duck-token",
+              "ip_echo_url": "https://ip.example.org/", "address": "203.0.113.7"}},
+    {"mode": "hub", "users": {"allow_all": True}, "hub": {"auth": {"type": "dummy",
+                                                                   "password": "dummy-pw"}},
+     "ddns": {"provider": "cloudflare", "zone": "example.org", "record": "hub.example.org",
+              "api_token": "cf-token", "api_url": "https://api.example.org/client/v4"}},
+    {"mode": "hub", "users": {"allowed": ["alice"]}, "hub": {"auth": {"type": "native"},
+                                                            "version": "6.1.1",
+                                                            "jupyterlab_version": "4.6.6"},
+     "proxy": {"ip": "10.0.0.5", "version": "4.6.3"}, "python": {"min_version": "3.10"},
+     "ddns": {"provider": "dynv6", "zone": "home.example.org", "token": "v6-token",
+              "api_url": "https://dynv6.example.org/api"}},
+    {"mode": "hub", "users": {"allowed": ["alice"]},
+     "ddns": {"provider": "dyndns2", "server": "dynupdate.no-ip.com",
+              "hostname": "me.ddns.net", "username": "dyn-user-x", "password": "noip-pw"}},
+    {"mode": "hub", "users": {"allowed": ["alice"]},
+     "ddns": {"provider": "custom", "hostname": "me.example.org", "token": "custom-token",
+              "url_template": "https://dyn.example.org/u?h={hostname}&ip={ip}&k={token}"}},
+    {"mode": "notebook", "tls": {"type": "self-signed", "http_port": None},
+     "users": {"accounts": [{"name": "carol", "password_file": "~/.config/pj/carol"}]},
+     "notebook": {"prefix": "/opt/jupyter", "jupyterlab_version": "4.6.6", "instances": [
+         {"name": "alice", "user": "alice", "port": 8100, "ip": "0.0.0.0",
+          "root_dir": "/srv/notebooks/alice", "base_url": "/alice/", "password": "Alice-pw-1",
+          "packages": ["pandas==2.2.3"]},
+         {"name": "bob", "user": "bob", "port": 9999, "ip": "10.0.0.5", "password_hash":
+          "argon2:$argon2id$v=19$m=10240,t=10,p=8$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"},
+     ]}},
+]
+
+COMPONENTS = [network, python, users, tls, proxy, hub, notebook, notes]
+UNIT_SUFFIXES = (".service", ".timer", ".conf")
+SAFE_PATH = re.compile(r"(/[A-Za-z0-9._@+-]+)+")
+
+
+def _leaves(data, path=()):
+    """(path, value) of every string in the data, lists included."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _leaves(value, (*path, key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from _leaves(value, (*path, index))
+    elif isinstance(data, str):
+        yield path, data
+
+
+def _set(data, path, value):
+    data = copy.deepcopy(data)
+    node = data
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    return data
+
+
+def _cases():
+    for number, example in enumerate(EXAMPLES):
+        for path, benign in _leaves(example):
+            if path == ("mode",) or path[-1] in ("type", "provider"):
+                continue  # discriminators: an unknown value is simply refused
+            for hostile in HOSTILE:
+                yield pytest.param(number, path, benign, hostile,
+                                   id=f"{number}-{'.'.join(map(str, path))}-{hostile!r}")
+
+
+def _python_shape(text: str) -> str:
+    tree = ast.parse(text)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            node.value = "S"
+    return ast.dump(tree)
+
+
+def _unit_shape(text: str) -> list[str]:
+    shape = []
+    for line in text.splitlines():
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]", line), repr(line)
+        if line.startswith("[") or not line or line.startswith("#"):
+            shape.append(line if line.startswith("[") else "")
+        else:
+            key, sep, _ = line.partition("=")
+            shape.append(key + sep if sep else "(continued)")
+    return shape
+
+
+def derived(spec: SiteSpec) -> dict:
+    """Everything the deploy derives from a spec, by kind, for shape comparisons."""
+    site = make_site({}, spec=spec, passwords={a.name: "pw" for a in spec.users.accounts})
+    out: dict = {"units": {}, "python": {}, "json": {}, "text": {}, "commands": [], "paths": [],
+                 "names": []}
+    for component in COMPONENTS:
+        if not component.wanted(spec):
+            continue
+        for item in component.items(site):
+            if isinstance(item, File | Directory | Absent | Venv):
+                out["paths"].append(item.path)
+            if isinstance(item, File):
+                text = item.data.decode(errors="replace")
+                if item.path.endswith(UNIT_SUFFIXES):
+                    out["units"][item.path] = text
+                elif item.path.endswith(".py"):
+                    out["python"][item.path] = text
+                elif item.path.endswith(".json") and not item.secret:
+                    out["json"][item.path] = text
+                elif not item.secret and not item.path.endswith((".pyz", ".pem", ".crt")):
+                    out["text"][item.path] = text
+                if item.check:
+                    out["commands"].append(item.check)
+            elif isinstance(item, Service) and item.check:
+                out["commands"].append(item.check)
+            elif isinstance(item, Step) and "command" in item.kwargs:
+                out["commands"].append(item.kwargs["command"])
+            elif isinstance(item, User):
+                out["names"].append(item.name)
+                out["paths"] += [item.home] if item.home else []
+    try:
+        rules = build_rules(spec, ssh_port=22)
+    except RulesError:
+        rules = None
+    if rules is not None:
+        out["text"]["nft"] = nftables.render_table(rules)
+        out["text"]["iptables"] = "\n".join(iptables.render_tables(rules))
+        out["text"]["ufw"] = "\n".join(ufw.desired_rules(rules))
+        out["text"]["firewalld"] = json.dumps(firewalld.desired_zone(rules))
+    return out
+
+
+MARK = "\x1aVALUE\x1a"
+
+
+def _marked(text: str, value: str) -> str:
+    return text.replace(value, MARK) if value else text
+
+
+def assert_same_shape(base: dict, hostile: dict, value: str, benign: str) -> None:
+    """`hostile` (derived with `value`) has the shape of `base` (derived with `benign`):
+    lines and words are the same once each value is replaced by one marker."""
+    assert base["units"].keys() == hostile["units"].keys()
+    for path, text in hostile["units"].items():
+        assert _unit_shape(text) == _unit_shape(base["units"][path]), path
+        assert _marked(text, value) == _marked(base["units"][path], benign), path
+    for path, text in hostile["python"].items():
+        assert _python_shape(text) == _python_shape(base["python"][path]), path
+    for text in hostile["json"].values():
+        json.loads(text)
+    for key, text in hostile["text"].items():
+        if key in base["text"]:
+            assert len(text.splitlines()) == len(base["text"][key].splitlines()), key
+            if key != "iptables":  # its comments are rewritten into a bare tag (iptables._tag)
+                assert _marked(text, value) == _marked(base["text"][key], benign), key
+    assert len(hostile["commands"]) == len(base["commands"])
+    for cmd, ref in zip(hostile["commands"], base["commands"], strict=True):
+        assert ([_marked(w, value) for w in shlex.split(cmd)]
+                == [_marked(w, benign) for w in shlex.split(ref)]), cmd
+    for path in hostile["paths"]:
+        assert SAFE_PATH.fullmatch(path) and "/../" not in path + "/", path
+    for name in hostile["names"]:
+        assert re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", name), name
+
+
+@pytest.fixture(autouse=True)
+def _no_zipapp(monkeypatch):
+    monkeypatch.setattr(tls, "agent_zipapp", lambda: b"zipapp")
+
+
+_BASE: dict[int, dict] = {}
+
+
+def _base(number: int) -> dict:
+    if number not in _BASE:
+        _BASE[number] = derived(build_spec(EXAMPLES[number]))
+    return _BASE[number]
+
+
+@pytest.mark.parametrize(("number", "path", "benign", "hostile"), list(_cases()))
+def test_hostile_value_is_refused_or_kept_as_data(number, path, benign, hostile):
+    value = hostile if hostile in ("..", "-rf", "/../../etc/shadow") else f"{benign}{hostile}"
+    data = _set(EXAMPLES[number], path, value)
+    try:
+        spec = build_spec(data)
+    except SpecError as exc:
+        dotted = ".".join(str(p) for p in path)
+        field = str(path[-1]) if not isinstance(path[-1], int) else str(path[-2])
+        assert any(field in problem.split(":")[0] or problem.startswith(dotted)
+                   for problem in exc.problems), (dotted, exc.problems)
+        for problem in exc.problems:
+            assert "\n" not in problem and "\r" not in problem and "\x00" not in problem
+        return
+    assert_same_shape(_base(number), derived(spec), value, benign)
+
+
+def test_every_field_is_reached():
+    """Each string field of the spec (by model and name) appears in some example, so a new
+    field cannot dodge this test."""
+    from pydantic import BaseModel
+
+    def string_fields(model: type[BaseModel], seen: set) -> set[tuple[str, str]]:
+        if model in seen:
+            return set()
+        seen.add(model)
+        found = set()
+        for name, field in model.model_fields.items():
+            text = repr(field.annotation)
+            if ("str" in text or "SecretStr" in text) and name not in ("type", "provider", "mode"):
+                found.add((_owner(model, name), name))
+            for sub in _models_in(field.annotation):
+                found |= string_fields(sub, seen)
+        return found
+
+    reached = set()
+    for example in EXAMPLES:
+        spec = build_spec(example)
+        reached |= _set_fields(spec)
+    missing = string_fields(SiteSpec, set()) - reached
+    assert not missing, f"add these fields to an example: {sorted(missing)}"
+
+
+def _owner(model, name: str) -> str:
+    """The class that declares field `name` (variants share their base's fields)."""
+    return next(c.__name__ for c in reversed(model.__mro__)
+                if name in c.__dict__.get("__annotations__", {}))
+
+
+def _models_in(annotation):
+    from typing import get_args
+
+    from pydantic import BaseModel
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
+
+
+def _set_fields(model) -> set[tuple[str, str]]:
+    from pydantic import BaseModel
+
+    found = set()
+    for name in model.model_fields_set:
+        value = getattr(model, name)
+        found.add((_owner(type(model), name), name))
+        for sub in value if isinstance(value, list) else [value]:
+            if isinstance(sub, BaseModel):
+                found |= _set_fields(sub)
+    return found
+
+
+def test_secrets_never_reach_what_is_shown():
+    """No secret of any example appears in a non-secret file, a command or an item label."""
+    secrets = ["Admin-pw-1", "oauth-secret", "duck-token", "cf-token", "v6-token", "noip-pw",
+               "custom-token", "dummy-pw", "Alice-pw-1", "user:pw@", KEY.splitlines()[1]]
+    for example in EXAMPLES:
+        spec = build_spec(example)
+        site = make_site({}, spec=spec, passwords={a.name: "Admin-pw-1"
+                                                   for a in spec.users.accounts})
+        for component in COMPONENTS:
+            if not component.wanted(spec):
+                continue
+            for item in component.items(site):
+                shown = [getattr(item, "label", ""), getattr(item, "check", "") or ""]
+                if isinstance(item, File) and not item.secret:
+                    shown.append(item.data.decode(errors="replace"))
+                if isinstance(item, Step):
+                    shown += [str(v) for v in item.kwargs.values()
+                              if not isinstance(v, SecretStr)]
+                for secret in secrets:
+                    assert not any(secret in text for text in shown), (secret, item)
+    _ = firewall  # the firewall's own rendering is covered by derived()
+
+
+@pytest.mark.parametrize("number", range(len(EXAMPLES)))
+def test_rendered_units_pass_systemd_analyze(number, tmp_path):
+    """systemd's own parser reads every unit of every example without a complaint about a
+    line (an unknown key, a bad value, a line without '=')."""
+    import shutil
+    import subprocess
+
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is missing (Debian package systemd)"
+    units = derived(build_spec(EXAMPLES[number]))["units"]
+    written = []
+    for path, text in units.items():
+        name = path.rsplit("/", 2)
+        if path.endswith(".conf"):  # a drop-in: check it inside its unit
+            target = tmp_path / name[-2].removesuffix(".d").replace("@", "@x")
+            body = units.get(f"/etc/systemd/system/{name[-2].removesuffix('.d').split('@')[0]}@.service", "")
+            target.write_text(body + "\n" + text)
+        else:
+            target = tmp_path / name[-1].replace("@.", "@x.")
+            target.write_text(text)
+        written.append(str(target))
+    result = subprocess.run([analyze, "verify", "--man=no", *written], capture_output=True,
+                            text=True, timeout=120)
+    problems = [line for line in result.stderr.splitlines()
+                if re.match(rf"{re.escape(str(tmp_path))}/[^:]+:\d+:", line)]
+    assert not problems, "\n".join(problems)
