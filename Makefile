@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv test lint demo clean-lab readme-reference
+.PHONY: venv tools test lint demo clean-lab readme-reference
 
 venv: $(VENV)/.installed
 
@@ -16,11 +16,16 @@ $(VENV)/.installed: pyproject.toml
 lint: venv
 	$(BIN)/ruff check .
 
+# The Debian tools the tests drive (Pebble, Chromium, systemd-analyze, ...): installed when
+# missing, so no test is ever skipped for want of one.
+tools: venv
+	$(BIN)/python tests/install_tools.py
+
 # The whole suite, in two pytest processes: the offline tests (spec, templates, pyinfra
 # fixtures: these import pyinfra_cli, which monkey-patches the process with gevent), then
 # the lab tests on real hosts. Both always run; pytest's exit code 5 (nothing collected)
 # counts as a failure.
-test: venv
+test: venv tools
 	$(BIN)/ruff check .
 	@rc=0; \
 	$(BIN)/python -m pytest --ignore=tests/lab $(PYTEST_ARGS) || rc=$$?; \

@@ -156,6 +156,9 @@ class Service:
     restart_on: tuple[str, ...] = ()
     reload_on: tuple[str, ...] = ()
     check: str | None = None
+    # A TCP port it listens on once up: after a (re)start the deploy waits for it, so a
+    # service that crashes at start fails the deploy instead of passing silently.
+    port: int | None = None
 
     @property
     def key(self) -> str:

@@ -26,6 +26,11 @@ def tls_copy(consumer: str) -> tuple[str, str]:
     return f"{TLS_DIR}/for/{consumer}/fullchain.pem", f"{TLS_DIR}/for/{consumer}/privkey.pem"
 
 
+# The change key of the TLS component's "ensure the certificate" step: services that serve
+# the certificate restart (and are waited for) when a deploy made a new one. The renewal
+# timer restarts them itself (the agent's post_renew).
+TLS_ENSURE = "step:tls-ensure"
+
 # The host agent (TLS issuance and renewal, DDNS updates): one venv, one zipapp.
 AGENT_HOME = f"{OPT}/agent"
 AGENT_PYTHON = f"{AGENT_HOME}/bin/python"

@@ -167,6 +167,7 @@ def items(site: Site) -> list[Item]:
             reload_on=(f"file:{UNIT_FILE}",),
             # A new venv (an upgraded JupyterHub) must still load the config in place.
             check=check_command(spec, CONFIG),
+            port=hub.api_port,
         ),
     ]
     return out

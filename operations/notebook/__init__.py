@@ -17,6 +17,7 @@ import shlex
 from pathlib import Path
 
 from pydantic import SecretStr
+from pyinfra.api.exceptions import DeployError
 
 from pyinfra_jupyter.spec import SiteSpec
 from pyinfra_jupyter.spec.notebook import NotebookInstance, NotebookSpec
@@ -213,9 +214,7 @@ def _instance(site: Site, instance: NotebookInstance, unit_key: str) -> list[Ite
     venv = venv_dir(spec.notebook, name)
     dropin = f"{dropin_dir(name)}/instance.conf"
     return [
-        Directory(instance.notebook_dir, mode="750", as_user=instance.user,
-                  label=f"Create the notebook directory {instance.notebook_dir} of {name} "
-                  f"(as {instance.user})"),
+        *_notebook_dir(instance, home),
         Venv(venv, PYTHON, python_version(site), tuple(packages(spec, instance, platform)),
              f"notebook {name}"),
         Directory(config_dir(name), mode="755"),
@@ -229,12 +228,32 @@ def _instance(site: Site, instance: NotebookInstance, unit_key: str) -> list[Ite
         Service(
             paths.notebook_unit(name),
             restart_on=(f"file:{config_path(name)}", f"file:{dropin}", unit_key,
-                        f"venv:{venv}", f"file:{CHECK_SCRIPT}"),
+                        f"venv:{venv}", f"file:{CHECK_SCRIPT}", paths.TLS_ENSURE),
             reload_on=(f"file:{dropin}", unit_key),
             # A new venv (an upgraded jupyter_server) must still load the config in place.
             check=check_command(spec.notebook, instance, config_path(name)),
+            port=instance.port,
         ),
     ]
+
+
+def _notebook_dir(instance: NotebookInstance, home: str) -> list[Item]:
+    """The notebook directory. In the user's home it is the user's to make (root never works
+    where the user can change the path); elsewhere root makes the (root-owned) way to it and
+    hands the last directory to the user."""
+    path = instance.notebook_dir
+    label = f"Create the notebook directory {path} of {instance.name}"
+    if path.startswith(home.rstrip("/") + "/"):
+        return [Directory(path, mode="750", as_user=instance.user, label=f"{label} (as {instance.user})")]
+    for tree in ("/home", "/root", "/tmp", "/var/tmp"):
+        if path.startswith(tree + "/"):
+            raise DeployError(
+                f"notebook.instances.{instance.name}.root_dir: {path} is in another user's "
+                f"space ({tree}); put it under {home} or outside users' homes (e.g. /srv/...)"
+            )
+    parent = path.rsplit("/", 1)[0]
+    parents = [Directory(parent, mode="755")] if parent.count("/") > 1 else []
+    return [*parents, Directory(path, user=instance.user, group="root", mode="750", label=label)]
 
 
 def items(site: Site) -> list[Item]:

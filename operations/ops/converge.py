@@ -332,6 +332,21 @@ def npm_package(item: NpmPackage):
     )
 
 
+PORT_WAIT_SECONDS = 120
+
+
+def _wait_for_port(unit: str, port: int) -> str:
+    """Wait (bounded) until something listens on `port`; fail naming the unit if not."""
+    return (
+        f"for i in $(seq {PORT_WAIT_SECONDS}); do "
+        f"if ss -Hltn 'sport = :{port}' | grep -q .; then exit 0; fi; "
+        f"case $(systemctl is-active {q(unit)}) in active|activating|reloading) ;; "
+        "*) break ;; esac; sleep 1; done; "
+        f"echo '{unit} did not start listening on port {port}:' >&2; "
+        f"journalctl -u {q(unit)} -n 20 --no-pager >&2; exit 1"
+    )
+
+
 @operation()
 def service(item: Service, restart: bool, reload: bool):
     """
@@ -355,14 +370,19 @@ def service(item: Service, restart: bool, reload: bool):
     elif not item.enabled and file_state == "enabled":
         commands.append(f"systemctl disable {unit}")
     active = live.get("ActiveState") in ("active", "activating", "reloading")
+    started = False
     if item.running and not active:
         commands.append(f"systemctl start {unit}")
+        started = True
     elif item.running and restart:
         if item.check:
             commands.append(item.check)
         commands.append(f"systemctl restart {unit}")
+        started = True
     elif not item.running and active:
         commands.append(f"systemctl stop {unit}")
+    if started and item.port:
+        commands.append(_wait_for_port(item.unit, item.port))
     if not commands:
         host.noop(f"{item.unit} is {'running' if item.running else 'stopped'} and "
                   f"{'enabled' if item.enabled else 'disabled'}")

@@ -70,6 +70,7 @@ def items(site: Site) -> list[Item]:
              key_name="proxy-token", reads=(paths.PROXY_TOKEN_ENV,)),
         File(UNIT_FILE, render_unit(spec, platform)),
         Service(paths.PROXY_UNIT,
-                restart_on=(f"npm:{PREFIX}", f"file:{UNIT_FILE}", "step:proxy-token"),
-                reload_on=(f"file:{UNIT_FILE}",)),
+                restart_on=(f"npm:{PREFIX}", f"file:{UNIT_FILE}", "step:proxy-token",
+                            paths.TLS_ENSURE),
+                reload_on=(f"file:{UNIT_FILE}",), port=spec.proxy.port),
     ]

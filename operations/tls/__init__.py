@@ -151,19 +151,19 @@ def items(site: Site) -> list[Item]:
     http_port = tls.http_port
     # The port-80 responder runs before issuance: ACME HTTP-01 validates through it.
     out.append(Service(HTTP_UNIT, enabled=http_port is not None, running=http_port is not None,
-                       restart_on=(*inputs, *unit_keys), reload_on=unit_keys))
+                       restart_on=(*inputs, *unit_keys), reload_on=unit_keys, port=http_port))
     out.append(Service(f"{RENEW_UNIT}.timer", reload_on=unit_keys))
 
     copies = {p.split("/")[-2] for p in site.glob(COPIES)}
     due = ensure_needed(site.facts.get("tls_state"), site.facts.get("tls_pair", False), names,
                         copies_missing=not set(consumers(spec)) <= copies)
-    # `renew` = ensure, then restart the services serving the certificate if it changed
-    # (try-restart: nothing happens to a service not running yet, e.g. on the first deploy).
+    # `ensure` only: the services that serve the certificate restart in their own
+    # components when this step changed (paths.TLS_ENSURE), and the deploy waits for them.
     out.append(Step(
         command,
         f"Ensure the {tls.type} certificate for {', '.join(names) or 'the provided names'}",
-        {"command": f"{paths.AGENT_PYTHON} {AGENT} --config {CONFIG} renew",
+        {"command": f"{paths.AGENT_PYTHON} {AGENT} --config {CONFIG} ensure",
          "force": due, "network": True},
-        key_name="tls-ensure", restart_on=tuple(inputs),
+        key_name=paths.TLS_ENSURE.removeprefix("step:"), restart_on=tuple(inputs),
     ))
     return out

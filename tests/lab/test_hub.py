@@ -244,10 +244,17 @@ if pytest is not None:
             secret = host.file(path)
             assert secret.mode == 0o600 and secret.user == "root" and secret.size > 0, path
         assert host.file("/var/lib/jupyterhub").mode == 0o700
-        # The proxy runs unprivileged, may read the TLS key, binds 443 with one capability.
+        # The proxy runs unprivileged, binds 443 with one capability and reads its own copy of
+        # the TLS key; the original is root's only, and no hub user can read either.
         proxy_pid = site.main_pid("configurable-http-proxy")
         assert host.run(f"ps -o user= -p {proxy_pid}").stdout.strip() == "jupyter-proxy"
-        assert "jupyter-tls" in host.user("jupyter-proxy").groups
+        assert host.user("jupyter-proxy").groups == ["jupyter-proxy"]
+        copy = host.file("/etc/pyinfra-jupyter/tls/for/jupyter-proxy/privkey.pem")
+        assert (copy.user, copy.mode) == ("jupyter-proxy", 0o400)
+        original = host.file("/etc/pyinfra-jupyter/tls/privkey.pem")
+        assert original.user == "root" and original.mode & 0o077 == 0
+        for path in ("/etc/pyinfra-jupyter/tls/privkey.pem", copy.path):
+            assert host.run(f"runuser -u admin -- cat {path}").rc != 0, path
         assert host.run(f"ps -o user= -p {site.main_pid('jupyterhub')}").stdout.strip() == "root"
         # From outside, only the public ports answer.
         probe = site.lab.probe(
@@ -273,8 +280,8 @@ if pytest is not None:
         assert "alert protocol version" in old or "no protocols available" in old, old
 
     def test_browser_login_lands_in_jupyterlab_and_runs_a_cell(site):
-        if not Path("/usr/bin/chromium").exists():
-            pytest.skip("needs Debian's chromium on the controller (apt-get install chromium)")
+        # `make test` installs Debian's chromium (tests/install_tools.py); never skipped.
+        assert Path("/usr/bin/chromium").exists(), "Debian's chromium is missing"
         ARTIFACTS.mkdir(exist_ok=True)
         screenshot = ARTIFACTS / "hub-jupyterlab.png"
         ran = site.client("browser", str(screenshot))

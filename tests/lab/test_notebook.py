@@ -160,12 +160,25 @@ if pytest is not None:
             unit = host.service(f"jupyter-notebook@{name}")
             assert unit.is_running and unit.is_enabled
             assert host.socket(f"tcp://0.0.0.0:{port}").is_listening
+            # The config (it holds the hash) is readable by its user only, in a directory
+            # only root can change; the user reads its own copy of the TLS key.
             config = host.file(f"/etc/jupyter/instances/{name}/jupyter_server_config.py")
-            assert config.mode == 0o600 and config.user == user
+            assert config.mode == 0o400 and config.user == user
             assert config.contains("argon2:")
+            folder = host.file(f"/etc/jupyter/instances/{name}")
+            assert (folder.user, folder.mode) == ("root", 0o755)
             assert host.run(f"ps -o user= -p {site.main_pid(name)}").stdout.strip() == user
-            assert host.user(user).exists and "jupyter-tls" in host.user(user).groups
+            key = host.file(f"/etc/pyinfra-jupyter/tls/for/{user}/privkey.pem")
+            assert (key.user, key.mode) == (user, 0o400)
+        # Neither reads the other's config or key, nor the root-only original.
+        for reader, other in (("alice", "bob"), ("bob", "alice")):
+            for path in (f"/etc/pyinfra-jupyter/tls/for/{other}/privkey.pem",
+                         "/etc/pyinfra-jupyter/tls/privkey.pem",
+                         "/etc/jupyter/instances/" + ("lab-b" if other == "bob" else "alice")
+                         + "/jupyter_server_config.py"):
+                assert host.run(f"runuser -u {reader} -- cat {path}").rc != 0, (reader, path)
         assert host.file("/srv/notebooks/bob").user == "bob"
+        assert host.file("/srv/notebooks").user == "root"
         assert host.run("/opt/jupyter/lab-b/bin/python -c 'import six'").rc == 0
         for secret in (PASSWORD_A, PASSWORD_B):
             found = host.run(f"grep -rlF '{secret}' /etc /opt/jupyter /home /srv || true")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -21,7 +20,6 @@ from tests.pebble_support import PEBBLE_ENV, make_ca, pebble_config
 
 pytestmark = [
     pytest.mark.lab,
-    pytest.mark.skipif(not shutil.which("pebble"), reason="Debian package pebble missing"),
 ]
 
 DOMAIN = "hub.lab.test"
@@ -155,10 +153,11 @@ def test_http01_issue_serve_and_converge(lab, acme, host, tmp_path):
     redirect = lab.probe(f"curl -s -o /dev/null -w '%{{http_code}} %{{redirect_url}}' "
                          f"-H 'Host: {DOMAIN}' http://{host.address}/hub/")
     assert redirect.stdout == f"301 https://{DOMAIN}/hub/"
-    # The account key and private key never leave 0600 / 0640.
+    # The account key and the private key are root's only; the proxy reads its own copy.
     modes = host.run("stat -L -c '%a %U %G' /etc/pyinfra-jupyter/tls/account.key "
-                     "/etc/pyinfra-jupyter/tls/privkey.pem").stdout.split("\n")
-    assert modes[0] == "600 root root" and modes[1] == "640 root jupyter-tls"
+                     "/etc/pyinfra-jupyter/tls/privkey.pem "
+                     "/etc/pyinfra-jupyter/tls/for/jupyter-proxy/privkey.pem").stdout.split("\n")
+    assert modes[:3] == ["600 root root", "600 root root", "400 jupyter-proxy root"], modes
 
 
 def test_failed_issuance_keeps_the_old_certificate_and_says_why(lab, acme, host, tmp_path):

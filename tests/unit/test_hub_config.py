@@ -22,8 +22,6 @@ from pyinfra_jupyter.spec import build_spec
 from pyinfra_jupyter.spec.hub import Authenticator, SecretRef
 from tests.support import make_site, platform, with_hub_prefix
 
-pytest.importorskip("jupyterhub")
-
 SECRET = "s3cret-value-never-in-config"
 
 ADMIN = {"name": "admin", "admin": True, "password": "pw-admin-123"}

@@ -10,6 +10,10 @@ import configparser
 import ssl
 
 import pytest
+from jupyter_server.auth.identity import PasswordIdentityProvider  # noqa: E402
+from jupyter_server.auth.security import passwd, passwd_check  # noqa: E402
+from jupyter_server.serverapp import ServerApp  # noqa: E402
+from traitlets.config.loader import PyFileConfigLoader  # noqa: E402
 
 from operations import paths
 from operations.notebook import (
@@ -31,13 +35,6 @@ from operations.ops.render import render as render_template
 from operations.platform import MODERN
 from pyinfra_jupyter.spec import SpecError, build_spec
 from pyinfra_jupyter.spec.notebook import NotebookInstance, NotebookSpec
-
-jupyter_server = pytest.importorskip("jupyter_server")
-from jupyter_server.auth.identity import PasswordIdentityProvider  # noqa: E402
-from jupyter_server.auth.security import passwd, passwd_check  # noqa: E402
-from jupyter_server.serverapp import ServerApp  # noqa: E402
-from traitlets.config.loader import PyFileConfigLoader  # noqa: E402
-
 from tests.support import make_site, platform  # noqa: E402
 
 PLATFORM = platform("debian12")
