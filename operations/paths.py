@@ -14,6 +14,9 @@ UNIT_DIR = "/etc/systemd/system"
 # (0600 root: proxy URLs may carry credentials). Sourced by download commands, read by
 # systemd (EnvironmentFile=) for services that download at run time.
 NETWORK_ENV = f"{ETC}/network.env"
+# The same for services that run users' code (notebook servers): proxy settings only when the
+# proxy URLs carry no credentials (users could read them from their environment), 0644.
+NETWORK_ENV_USERS = f"{ETC}/network-users.env"
 
 # tls: the live pair (root only) and one copy per consumer, owned by that consumer's user.
 TLS_DIR = f"{ETC}/tls"

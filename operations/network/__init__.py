@@ -66,6 +66,18 @@ def items(site: Site) -> list[Item]:
                             label=f"Upload {family.proxy_conf} (proxy settings)"))
         else:
             out.append(Absent(family.proxy_conf))
-    out.append(File(paths.NETWORK_ENV, SecretStr(env_file(download_env(site))), mode="600",
+    env = download_env(site)
+    out.append(File(paths.NETWORK_ENV, SecretStr(env_file(env)), mode="600",
                     label=f"Upload {paths.NETWORK_ENV} (proxy settings for downloads)"))
+    out.append(File(paths.NETWORK_ENV_USERS, env_file(users_env(site, env)),
+                    label=f"Upload {paths.NETWORK_ENV_USERS} (proxy settings for users' servers)"))
     return out
+
+
+def users_env(site: Site, env: dict[str, str]) -> dict[str, str]:
+    """What users' servers get: never a proxy credential (users can read their environment;
+    JupyterLab even logs a proxy URL it cannot parse)."""
+    if not site.spec.network.proxy_has_credentials:
+        return env
+    proxy_keys = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"}
+    return {k: v for k, v in env.items() if k not in proxy_keys}

@@ -180,7 +180,7 @@ def check_command(spec: NotebookSpec, instance: NotebookInstance, path: str = "{
 
 def render_unit(spec: SiteSpec, platform: Platform) -> str:
     return render("notebook", paths.NOTEBOOK_UNIT_TEMPLATE, prefix=spec.notebook.prefix,
-                  config_root=CONFIG_ROOT, network_env=paths.NETWORK_ENV,
+                  config_root=CONFIG_ROOT, network_env=paths.NETWORK_ENV_USERS,
                   caps=platform.systemd)
 
 

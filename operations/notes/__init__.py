@@ -33,6 +33,9 @@ def site_notes(spec: SiteSpec) -> str:
     if spec.firewall.backend == "none":
         lines += ["", "Firewall: not managed here (firewall.backend = none). Open only the "
                   "public ports above and keep 49152-65535 closed to the outside."]
+    if spec.network.proxy_has_credentials:
+        lines += ["", "Proxy: its URL carries credentials, so users' notebook servers are not "
+                  "given it (users could read it): they set their own proxy settings."]
     if spec.ddns.enabled:
         lines += ["", f"DDNS: provider {spec.ddns.provider} is configured in the spec but this "
                   "version does not install an updater yet: keep the name updated another way "

@@ -86,6 +86,13 @@ class NetworkSpec(Model):
     def has_proxy(self) -> bool:
         return bool(self.http_proxy or self.https_proxy)
 
+    @property
+    def proxy_has_credentials(self) -> bool:
+        from urllib.parse import urlsplit
+
+        return any(urlsplit(url.get_secret_value()).username is not None
+                   for url in (self.http_proxy, self.https_proxy) if url is not None)
+
     def proxy_env(self) -> dict[str, str]:
         """Environment variables for commands that download (pip, npm, curl). Holds the
         proxies' credentials: write it only into 0600 files."""
