@@ -57,4 +57,4 @@ def notebook_unit(name: str) -> str:
 PUBLIC_UNITS = {"hub": (f"{PROXY_UNIT.removesuffix('.service')}*.service",),
                 "notebook": ("jupyter-notebook@*.service",)}
 
-NOTES = f"{ETC}/NOTES.txt"
+NOTES = f"{ETC}/NOTES.md"

@@ -187,14 +187,17 @@ class Release:
     family: Family
     python: str  # the python3 it ships
     firewall: str  # its usual firewall
+    # Where pam_motd reads login-message snippets (Linux-PAM 1.3.1+); None: no such directory.
+    motd_dir: str | None = "/etc/motd.d"
     pins: Pins = field(default_factory=lambda: dict(MODERN))
 
 
 def _rows() -> dict[tuple[str, int], Release]:
     rows = [
-        Release("centos", 7, RHEL, "3.6", "firewalld"),
-        Release("ubuntu", 16, DEBIAN, "3.5", "ufw"),
-        Release("ubuntu", 18, DEBIAN, "3.6", "ufw"),
+        # Linux-PAM 1.1.8 on these: no motd.d.
+        Release("centos", 7, RHEL, "3.6", "firewalld", motd_dir=None),
+        Release("ubuntu", 16, DEBIAN, "3.5", "ufw", motd_dir=None),
+        Release("ubuntu", 18, DEBIAN, "3.6", "ufw", motd_dir=None),
         Release("ubuntu", 20, DEBIAN, "3.8", "ufw"),
         Release("ubuntu", 22, DEBIAN, "3.10", "ufw"),
         Release("ubuntu", 24, DEBIAN, "3.12", "ufw"),

@@ -67,6 +67,12 @@ class HostFacts(FactBase):
             "[ -d /run/systemd/system ] && echo booted=1",
             'echo "hostname=$(hostname)"',
             'echo "addresses=$(hostname -I 2>/dev/null)"',
+            # The interface and address of the default route, and its MAC (router notes).
+            "r=$(ip -o -4 route get 192.0.2.1 2>/dev/null); "
+            "d=$(echo \"$r\" | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p'); "
+            "echo \"lan_interface=$d\"; "
+            "echo \"lan_address=$(echo \"$r\" | sed -n 's/.* src \\([^ ]*\\).*/\\1/p')\"; "
+            "echo \"lan_mac=$(cat /sys/class/net/$d/address 2>/dev/null)\"",
             "echo \"python3=$(python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])' "
             '2>/dev/null)"',
             "echo \"memory_kb=$(awk '/MemTotal/ {print $2}' /proc/meminfo)\"",
