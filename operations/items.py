@@ -24,6 +24,7 @@ class Packages:
 
     names: tuple[str, ...]
     label: str
+    timeout: int = 1800  # seconds each step (lists refresh, install) may take
 
     @property
     def key(self) -> str:
@@ -126,6 +127,7 @@ class Venv:
     python_version: str  # its major.minor: a venv of another one is rebuilt
     requirements: tuple[str, ...]
     label: str
+    timeout: int = 1800  # seconds the install may take
 
     @property
     def key(self) -> str:
@@ -139,6 +141,7 @@ class NpmPackage:
     version: str
     node: str
     label: str = ""
+    timeout: int = 1800
 
     @property
     def key(self) -> str:
@@ -178,6 +181,8 @@ class Step:
     restart_on: tuple[str, ...] = ()
     # Paths the op looks at in the host snapshot (so it needs no command of its own).
     reads: tuple[str, ...] = ()
+    # Seconds it may take at most (a step that talks to the network).
+    timeout: int | None = None
 
     @property
     def key(self) -> str:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from pyinfra.api.exceptions import DeployError
 
+from .ops.shell import bounded
+
 # -- systemd: what each directive needs ---------------------------------------------------
 
 # The first systemd release that understands each capability we use (systemd's NEWS file).
@@ -74,8 +76,10 @@ class Family:
 
     name: str  # debian, rhel
     manager: str  # apt, yum
-    # Packages for a Python that can make venvs and build wheels of C extensions.
+    # Packages for a Python that can make venvs; a compiler and headers for packages that
+    # have no wheel for the host (only when the spec asks: they are big, and slow to install).
     python_packages: tuple[str, ...]
+    build_packages: tuple[str, ...]
     # Node.js to run configurable-http-proxy, and what the npm download needs.
     node_packages: tuple[str, ...]
     ca_anchor_dir: str
@@ -90,13 +94,17 @@ class Family:
     # the environment our commands source.
     proxy_conf: str | None = None
 
-    def install_command(self, packages: list[str], update: bool) -> str:
+    def install_command(self, packages: list[str], update: bool, timeout: int) -> str:
+        """Install `packages` (refreshing the lists first if `update`), each step bounded."""
         names = " ".join(shlex.quote(p) for p in packages)
+        what = f"{self.manager} (the package mirror or proxy)"
         if self.manager == "apt":
-            refresh = f"apt-get -q {_APT_OPTIONS} update && " if update else ""
-            return (f"export DEBIAN_FRONTEND=noninteractive && {refresh}apt-get -q -y "
-                    f"{_APT_OPTIONS} install --no-install-recommends {names}")
-        return f"yum -y -q {_YUM_OPTIONS} install {names}"
+            refresh = (bounded(f"apt-get -q {_APT_OPTIONS} update", timeout, what) + " && "
+                       if update else "")
+            return ("export DEBIAN_FRONTEND=noninteractive && " + refresh + bounded(
+                f"apt-get -q -y {_APT_OPTIONS} install --no-install-recommends {names}",
+                timeout, what))
+        return bounded(f"yum -y -q {_YUM_OPTIONS} install {names}", timeout, what)
 
     def query_command(self, packages: list[str]) -> str:
         """Prints `NAME installed` for each of `packages` that is installed."""
@@ -127,7 +135,8 @@ class Family:
 DEBIAN = Family(
     name="debian",
     manager="apt",
-    python_packages=("python3", "python3-venv", "python3-dev", "build-essential"),
+    python_packages=("python3", "python3-venv"),
+    build_packages=("python3-dev", "build-essential"),
     node_packages=("nodejs", "curl", "ca-certificates"),
     ca_anchor_dir="/usr/local/share/ca-certificates",
     ca_rebuild="update-ca-certificates",
@@ -143,7 +152,8 @@ DEBIAN = Family(
 RHEL = Family(
     name="rhel",
     manager="yum",
-    python_packages=("python3", "python3-devel", "gcc"),
+    python_packages=("python3",),
+    build_packages=("python3-devel", "gcc"),
     node_packages=("nodejs", "curl", "ca-certificates"),
     ca_anchor_dir="/etc/pki/ca-trust/source/anchors",
     ca_rebuild="update-ca-trust extract",

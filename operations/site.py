@@ -24,6 +24,7 @@ from pyinfra_jupyter import controller
 from pyinfra_jupyter.spec import SiteSpec, SpecError, build_spec
 
 from .items import Item
+from .ops import fleet
 from .ops.apply import apply, prefetch
 from .ops.facts import host_facts
 from .platform import Platform, platform_from_info
@@ -103,6 +104,7 @@ def _ssh_target(host) -> tuple[str | None, int]:
 
 
 def deploy_site(host, components) -> None:
+    fleet.install(host.state)
     site = load_site(host, components)
     wanted = [c for c in components if c.wanted(site.spec)]
     plans: dict[str, list[Item]] = {

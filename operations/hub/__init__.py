@@ -145,7 +145,7 @@ def items(site: Site) -> list[Item]:
     secret_values = secrets(spec)
     out: list[Item] = [
         Venv(hub.prefix, PYTHON, python_version(site), tuple(packages(spec, platform)),
-             "JupyterHub"),
+             "JupyterHub", timeout=spec.network.timeout),
         Directory(hub.state_dir, mode="700", label=f"Create {hub.state_dir} (database, cookie secret)"),
         Directory(CONFIG_DIR, mode="755"),
     ]

@@ -216,7 +216,7 @@ def _instance(site: Site, instance: NotebookInstance, unit_key: str) -> list[Ite
     return [
         *_notebook_dir(instance, home),
         Venv(venv, PYTHON, python_version(site), tuple(packages(spec, instance, platform)),
-             f"notebook {name}"),
+             f"notebook {name}", timeout=spec.network.timeout),
         Directory(config_dir(name), mode="755"),
         File(config_path(name), SecretStr(config), user=instance.user, group="root",
              mode="400", check=check_command(spec.notebook, instance),

@@ -17,7 +17,7 @@ from pyinfra.api import FunctionCommand, operation
 from pyinfra_jupyter.spec import SiteSpec
 
 from .. import paths
-from ..items import Absent, File, Item, Step
+from ..items import Absent, Directory, File, Item, Step
 from ..site import Site
 
 NAME = "notes"
@@ -193,6 +193,7 @@ def items(site: Site) -> list[Item]:
         Absent(f"{paths.ETC}/NOTES.txt", label="Remove the old NOTES.txt"),
     ]
     if site.platform.release.motd_dir:
+        out.append(Directory(site.platform.release.motd_dir, mode="755"))
         out.append(File(f"{site.platform.release.motd_dir}/pyinfra-jupyter",
                         f"pyinfra-jupyter: router, DNS and checks for this site are in "
                         f"{paths.NOTES}\n"))

@@ -58,6 +58,13 @@ def prefetch(items: list[Item], platform: Platform) -> None:
     take_snapshot(host, snapshot_request(items, platform))
 
 
+def _network(timeout: int) -> dict:
+    """pyinfra's own bound on an operation that waits for the network or a package manager
+    (its commands have `timeout` each; this is the backstop), and one retry where repeating
+    is safe: a stalled mirror fails its host, named, instead of holding the fleet."""
+    return {"_timeout": 2 * timeout + 120, "_retries": 1, "_retry_delay": 10}
+
+
 def apply(items: list[Item], platform: Platform,
           changed: dict[str, bool] | None = None) -> dict[str, bool]:
     """Run `items` in order; returns {item key: will change} (also updating `changed`)."""
@@ -87,14 +94,14 @@ def _run(item: Item, platform: Platform, changed: dict[str, bool]) -> bool:
         return converge.user(name=f"Create the user {item.name}", item=item).will_change
     if isinstance(item, Packages):
         return converge.packages(name=f"Install {item.label}", item=item,
-                                 family=platform.family).will_change
+                                 family=platform.family, **_network(item.timeout)).will_change
     if isinstance(item, Venv):
         return converge.venv(name=f"Install {item.label} into {item.path}",
-                             item=item).will_change
+                             item=item, **_network(item.timeout)).will_change
     if isinstance(item, NpmPackage):
         return converge.npm_package(
             name=item.label or f"Install {item.package} {item.version} into {item.prefix}",
-            item=item).will_change
+            item=item, **_network(item.timeout)).will_change
     if isinstance(item, Service):
         restart = _any(changed, item.restart_on)
         reload = _any(changed, item.reload_on)
@@ -106,7 +113,8 @@ def _run(item: Item, platform: Platform, changed: dict[str, bool]) -> bool:
         kwargs = dict(item.kwargs)
         if item.restart_on:
             kwargs["changed"] = _any(changed, item.restart_on)
-        return item.op(name=item.label, **kwargs).will_change
+        bounds = {"_timeout": 2 * item.timeout + 120} if item.timeout else {}
+        return item.op(name=item.label, **kwargs, **bounds).will_change
     raise TypeError(f"not an item: {item!r}")
 
 

@@ -27,15 +27,12 @@ from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import FileContents
 from pyinfra.operations.util.files import generate_color_diff
 
-from .. import paths
 from ..items import Directory, File, Group, NpmPackage, Packages, Service, User, Venv
 from .facts import packages_state, quiet_fact, snapshot_of
+from .shell import WITH_NETWORK, bounded
 
 q = shlex.quote
 
-# Commands that download read the proxy settings (and CA bundle) from the 0600 file the
-# network component writes, never from an `export ...` on their command line.
-WITH_NETWORK = (f"if [ -r {paths.NETWORK_ENV} ]; then set -a; . {paths.NETWORK_ENV}; set +a; fi; ")
 
 _STAGED_PREFIX = ".pyinfra-new."
 _REGULAR = ("regular file", "regular empty file")  # what `stat -c %F` says of a file
@@ -236,7 +233,7 @@ def packages(item: Packages, family):
         return
     age = state["lists_age"]
     stale = bool(family.lists_path) and (age is None or age > family.lists_max_age)
-    yield WITH_NETWORK + family.install_command(missing, update=stale)
+    yield WITH_NETWORK + family.install_command(missing, update=stale, timeout=item.timeout)
 
 
 def _normalize(name: str) -> str:
@@ -294,7 +291,8 @@ def venv(item: Venv):
         missing = unmet(item.requirements, installed_distributions(live["dists"]))
     if missing:
         reqs = " ".join(q(r) for r in item.requirements)
-        commands.append(f"{WITH_NETWORK}{path}/bin/pip install {PIP_OPTIONS} {reqs}")
+        commands.append(WITH_NETWORK + bounded(f"{path}/bin/pip install {PIP_OPTIONS} {reqs}",
+                                               item.timeout, "pip (the package index or proxy)"))
     if not commands:
         host.noop(f"{item.path} holds {len(item.requirements)} pinned packages")
     yield from commands
@@ -326,9 +324,11 @@ def npm_package(item: NpmPackage):
         f" && curl -fsSL --connect-timeout 20 --max-time 300 --retry 3 -o \"$tmp/npm.tgz\" {NPM_URL}"
         f" && echo \"{NPM_SHA256}  $tmp/npm.tgz\" | sha256sum -c --quiet -"
         " && tar -xzf \"$tmp/npm.tgz\" -C \"$tmp\""
-        f" && {q(item.node)} \"$tmp/package/bin/npm-cli.js\" install --global --prefix {q(item.prefix)}"
-        " --no-audit --no-fund --no-update-notifier --fetch-timeout=60000 --fetch-retries=3"
-        f" {q(item.package + '@' + item.version)}"
+        " && " + bounded(
+            f"{q(item.node)} \"$tmp/package/bin/npm-cli.js\" install --global --prefix "
+            f"{q(item.prefix)} --no-audit --no-fund --no-update-notifier --fetch-timeout=60000 "
+            f"--fetch-retries=3 {q(item.package + '@' + item.version)}",
+            item.timeout, "npm (the registry or proxy)")
     )
 
 
@@ -390,7 +390,8 @@ def service(item: Service, restart: bool, reload: bool):
 
 
 @operation()
-def command(command: str, changed: bool = False, force: bool = False, network: bool = False):
+def command(command: str, changed: bool = False, force: bool = False, network: bool = False,
+            timeout: int | None = None):
     """
     Run a shell command when something it depends on changed (or when told to).
 
@@ -398,8 +399,11 @@ def command(command: str, changed: bool = False, force: bool = False, network: b
     + changed: something it depends on changed
     + force: run it anyway (e.g. a certificate is due)
     + network: it downloads: read the proxy settings from the 0600 environment file first
+    + timeout: seconds it may take
     """
     if not (changed or force):
         host.noop("nothing it depends on changed")
         return
+    if timeout:
+        command = bounded(command, timeout, "the step's server (network or proxy)")
     yield (WITH_NETWORK if network else "") + command

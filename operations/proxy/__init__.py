@@ -61,9 +61,11 @@ def items(site: Site) -> list[Item]:
     spec, platform = site.spec, site.platform
     release = version(spec, platform)
     return [
-        Packages(platform.family.node_packages, "Node.js (runs configurable-http-proxy)"),
+        Packages(platform.family.node_packages, "Node.js (runs configurable-http-proxy)",
+                 timeout=spec.network.timeout),
         NpmPackage(PREFIX, "configurable-http-proxy", release, NODE,
-                   f"Install configurable-http-proxy {release} from npm into {PREFIX}"),
+                   f"Install configurable-http-proxy {release} from npm into {PREFIX}",
+                   timeout=spec.network.timeout),
         Step(host_secret,
              f"Make the proxy's auth token {paths.PROXY_TOKEN_ENV} (once, on the host, 0600)",
              {"path": paths.PROXY_TOKEN_ENV, "line": "CONFIGPROXY_AUTH_TOKEN={token}"},

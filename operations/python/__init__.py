@@ -41,6 +41,7 @@ def check_version(site: Site) -> None:
 
 def items(site: Site) -> list[Item]:
     check_version(site)  # before anything is installed
-    family = site.platform.family
-    return [Packages((*family.python_packages, *site.spec.python.os_packages),
-                     "Python 3, venv and OS packages")]
+    family, spec = site.platform.family, site.spec.python
+    build = family.build_packages if spec.build_tools else ()
+    return [Packages((*family.python_packages, *build, *spec.os_packages),
+                     "Python 3, venv and OS packages", timeout=site.spec.network.timeout)]

@@ -123,7 +123,8 @@ def items(site: Site) -> list[Item]:
     out: list[Item] = [
         Directory(paths.TLS_DIR, mode="755"),
         Directory(paths.OPT, mode="755"),
-        Venv(paths.AGENT_HOME, PYTHON, python_version(site), AGENT_PACKAGES, "the host agent"),
+        Venv(paths.AGENT_HOME, PYTHON, python_version(site), AGENT_PACKAGES, "the host agent",
+             timeout=spec.network.timeout),
         File(AGENT, agent_zipapp(), label=f"Upload the host agent {AGENT}"),
     ]
     inputs = [f"venv:{paths.AGENT_HOME}", f"file:{AGENT}", f"file:{CONFIG}"]
@@ -168,5 +169,6 @@ def items(site: Site) -> list[Item]:
         {"command": f"{paths.AGENT_PYTHON} {AGENT} --config {CONFIG} ensure",
          "force": due, "network": True},
         key_name=paths.TLS_ENSURE.removeprefix("step:"), restart_on=tuple(inputs),
+        timeout=spec.network.timeout,
     ))
     return out

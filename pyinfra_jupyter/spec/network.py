@@ -63,6 +63,12 @@ class NetworkSpec(Model):
         default_factory=lambda: ["localhost", "127.0.0.1", "::1"],
         description="Hosts and domains reached directly.",
     )
+    timeout: int = Field(
+        1800, ge=30, le=86_400,
+        description="Seconds one download or install step (apt, yum, pip, npm, ACME) may take "
+        "before its host fails with the step named: a stalled mirror or proxy never hangs "
+        "the run (the other hosts go on).",
+    )
     ca_certificates: list[str] = multiline(
         default_factory=list,
         description="PEM certificates to trust system-wide and in pip/node (TLS-inspecting proxies).",

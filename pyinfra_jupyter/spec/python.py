@@ -19,6 +19,11 @@ class PythonSpec(Model):
         default_factory=list,
         description="Extra Python packages for users' kernels, e.g. numpy.",
     )
+    build_tools: bool = Field(
+        False,
+        description="Also install a C compiler and Python headers, for packages with no wheel "
+        "for the host (pip builds them).",
+    )
     os_packages: list[OsPackage] = Field(
         default_factory=list,
         description="OS packages those need, e.g. libatlas-base-dev for numpy on a Raspberry Pi.",
