@@ -87,6 +87,11 @@ def load_site(host, components) -> Site:
             for key, values in component.reads(spec).items():
                 reads[key].update(values)
     facts = host_facts(host, reads["accounts"], reads["lines"], reads["globs"])
+    if facts.get("locked"):
+        raise DeployError(
+            f"{host.name}: another deploy has been running on this host {facts['locked']} and "
+            "did not finish within 15 minutes; nothing was changed. Try again when it is done."
+        )
     platform = platform_from_info(facts)
     try:
         passwords = controller.login_passwords(spec)

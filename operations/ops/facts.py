@@ -51,13 +51,42 @@ def memo(host, key: str, compute):
 
 # -- what the host is, and what planning needs to read ---------------------------------------
 
+# One deploy at a time per host. The first command of a run takes this lock and leaves a
+# process holding it for as long as the run's SSH connection lives (its sshd is watched), so
+# a second run waits for the first (bounded), and a run killed half-way (connection gone)
+# frees the host within seconds. Without an sshd (a local or container connector) the lock
+# is held for at most LOCK_LEASE seconds.
+LOCK = "/run/pyinfra-jupyter.lock"
+LOCK_WAIT = 900
+LOCK_LEASE = 1800
+
+
+def _lock_command() -> str:
+    return (
+        f"exec 9>>{LOCK}; "
+        f"if ! flock -w {LOCK_WAIT} 9; then echo \"locked=$(cat {LOCK}.who 2>/dev/null)\"; "
+        "exit 0; fi; "
+        # The nearest ancestor that is this connection's sshd (through sudo, if any).
+        "s=; p=$$; while [ \"$p\" -gt 1 ] 2>/dev/null; do "
+        "if [ \"$(cat /proc/$p/comm 2>/dev/null)\" = sshd ]; then s=$p; break; fi; "
+        "p=$(sed 's/.*) //' /proc/$p/stat 2>/dev/null | cut -d' ' -f2); p=${p:-0}; done; "
+        f"echo \"since $(date -u +%FT%TZ) by ${{SUDO_USER:-$(id -un)}} (sshd $s)\" > {LOCK}.who; "
+        f"end=$(( $(date +%s) + {LOCK_LEASE} )); "
+        "setsid sh -c \"while [ \\$(date +%s) -lt $end ] && { [ -z '$s' ] || kill -0 '$s'; }; "
+        "do sleep 2; done\" </dev/null >/dev/null 2>&1 9>&9 & "
+        "echo locked="
+    )
+
+
 class HostFacts(FactBase):
     """Distro, architecture, systemd, names and addresses, memory, board model; the accounts
     `users` names; for each (path, prefix) in `lines`, the first line of the file starting
-    with the prefix (e.g. a password hash: secret, hence quiet); the TLS agent's state."""
+    with the prefix (e.g. a password hash: secret, hence quiet); the TLS agent's state.
+    Takes the host's deploy lock first (`locked=` says who holds it, when it could not)."""
 
     def command(self, users: list[str], lines: list[tuple[str, str]], globs: list[str]) -> str:
         parts = [
+            _lock_command(),
             ". /etc/os-release 2>/dev/null",
             'echo "id=$ID"', 'echo "version_id=$VERSION_ID"', 'echo "pretty=$PRETTY_NAME"',
             "echo \"minor=$(grep -oE '[0-9]+\\.[0-9]+' /etc/redhat-release /etc/debian_version "
