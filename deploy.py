@@ -2,8 +2,9 @@
 
     pyinfra inventory/<site>.py deploy.py
 
-Thin on purpose: the components, in the order they are deployed. `deploy_site` validates
-the spec (nothing runs on any host if it is invalid), reads the host once, and applies each
+Thin on purpose. The components, in order (operations/order.py): network → python → users
+→ firewall → tls → proxy → hub | notebook → ddns → notes. `deploy_site` validates the spec
+(nothing runs on any host if it is invalid), reads the host once, and applies each
 component the site's mode wants (operations/site.py).
 """
 
@@ -15,20 +16,7 @@ from pyinfra import host
 # The pyinfra layer lives beside this file (it is not an installed package).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from operations import (  # noqa: E402
-    ddns,
-    firewall,
-    hub,
-    network,
-    notebook,
-    notes,
-    proxy,
-    python,
-    tls,
-    users,
-)
+from operations.order import COMPONENTS  # noqa: E402
 from operations.site import deploy_site  # noqa: E402
-
-COMPONENTS = [network, python, users, firewall, tls, proxy, hub, notebook, ddns, notes]
 
 deploy_site(host, COMPONENTS)

@@ -29,6 +29,13 @@ def tls_copy(consumer: str) -> tuple[str, str]:
     return f"{TLS_DIR}/for/{consumer}/fullchain.pem", f"{TLS_DIR}/for/{consumer}/privkey.pem"
 
 
+def tls_consumers(spec) -> list[str]:
+    """The users of the services that serve the certificate: each gets its own copy."""
+    if spec.mode == "hub":
+        return [PROXY_USER]
+    return list(dict.fromkeys(i.user for i in spec.notebook.instances))
+
+
 # The change key of the TLS component's "ensure the certificate" step: services that serve
 # the certificate restart (and are waited for) when a deploy made a new one. The renewal
 # timer restarts them itself (the agent's post_renew).
@@ -58,3 +65,9 @@ PUBLIC_UNITS = {"hub": (f"{PROXY_UNIT.removesuffix('.service')}*.service",),
                 "notebook": ("jupyter-notebook@*.service",)}
 
 NOTES = f"{ETC}/NOTES.md"
+# What `verify` checks, as the last deploy left it (operations/plan.py; no secrets in it).
+VERIFY_PLAN = f"{ETC}/verify.json"
+
+# Units of the host agent: certificate renewal (timer + oneshot) and the DDNS updater.
+TLS_RENEW = "pyinfra-jupyter-tls-renew"
+DDNS_UNIT = "pyinfra-jupyter-ddns"

@@ -23,7 +23,8 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra_jupyter import controller
 from pyinfra_jupyter.spec import SiteSpec, SpecError, build_spec
 
-from .items import Item
+from . import paths
+from .items import File, Item
 from .ops import fleet
 from .ops.apply import apply, prefetch
 from .ops.facts import host_facts
@@ -79,14 +80,15 @@ def site_spec(host) -> SiteSpec:
     raise DeployError(f"invalid site spec for {host.name}:\n{lines}")
 
 
-def load_site(host, components) -> Site:
+def load_site(host, components, lock: bool = True) -> Site:
+    """The host's Site; with `lock` (a deploy, not `verify`) the host's deploy lock is taken."""
     spec = site_spec(host)
     reads: dict[str, set] = {"accounts": set(), "lines": set(), "globs": set()}
     for component in components:
         if hasattr(component, "reads") and component.wanted(spec):
             for key, values in component.reads(spec).items():
                 reads[key].update(values)
-    facts = host_facts(host, reads["accounts"], reads["lines"], reads["globs"])
+    facts = host_facts(host, reads["accounts"], reads["lines"], reads["globs"], lock=lock)
     if facts.get("locked"):
         raise DeployError(
             f"{host.name}: another deploy has been running on this host {facts['locked']} and "
@@ -115,10 +117,30 @@ def deploy_site(host, components) -> None:
     plans: dict[str, list[Item]] = {
         c.NAME: c.items(site) for c in wanted if hasattr(c, "items")
     }
-    prefetch([item for items in plans.values() for item in items], site.platform)
+    every = [item for items in plans.values() for item in items]
+    plan_file = File(paths.VERIFY_PLAN, verify_plan(site, every),
+                     label=f"Upload {paths.VERIFY_PLAN} (what `verify` checks)")
+    prefetch([*every, plan_file], site.platform)
     changed: dict[str, bool] = {}
     for component in wanted:
         if component.NAME in plans:
             deploy(component.TITLE)(apply)(plans[component.NAME], site.platform, changed)
         else:
             deploy(component.TITLE)(component.run)(site, changed)
+    deploy("Verify plan")(apply)([plan_file], site.platform, changed)
+
+
+def site_items(site: Site, components) -> list[Item]:
+    """Every item the site's components want, in deploy order (pure)."""
+    return [item for c in components if c.wanted(site.spec) and hasattr(c, "items")
+            for item in c.items(site)]
+
+
+def verify_plan(site: Site, items: list[Item]) -> str:
+    import json
+
+    from .plan import build
+
+    plan = build(site.spec, items, manager=site.platform.family.manager,
+                 tls_names=site.spec.tls.cert_names(site.hostname, site.addresses))
+    return json.dumps(plan, indent=1, sort_keys=True) + "\n"

@@ -2,6 +2,7 @@
 
     pyinfra-jupyter check INVENTORY     validate every host's spec; no SSH, exit 0 / 1
     pyinfra-jupyter schema [--markdown] the site spec's JSON Schema (or its reference table)
+    pyinfra-jupyter verify INVENTORY [--limit HOST] [--json] [--all] [--address ADDR]
     pyinfra-jupyter lab up [N] | down | status [--json]
 """
 
@@ -29,8 +30,20 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("inventory", help="a pyinfra inventory file, e.g. inventory/vps.py")
     schema = sub.add_parser("schema", help="print the site spec's JSON Schema")
     schema.add_argument("--markdown", action="store_true", help="the README's reference table")
+    verify = sub.add_parser("verify", help="check each host works as its spec says (read-only)")
+    verify.add_argument("inventory", help="a pyinfra inventory file")
+    verify.add_argument("--limit", action="append", metavar="HOST", help="only this host")
+    verify.add_argument("--json", action="store_true", help="machine-readable results")
+    verify.add_argument("--all", action="store_true", help="print the passing checks too")
+    verify.add_argument("--address", help="probe the public ports at this address "
+                        "(default: the host's SSH address)")
     sub.add_parser("lab", help="disposable Debian hosts on this machine: up [N] | down | status")
     args = parser.parse_args(argv)
+
+    if args.command == "verify":
+        from .verify import verify_inventory
+
+        return verify_inventory(args.inventory, args.limit, args.json, args.all, args.address)
 
     if args.command == "schema":
         from .reference import markdown_reference, site_schema
@@ -97,10 +110,10 @@ def load_inventory_data(inventory: str) -> list[tuple[str, dict]] | str:
         return f"cannot load the inventory: it called sys.exit({exc.code!r})"
     except (Exception, KeyboardInterrupt) as exc:
         # Inventories and group data are user code: say what broke, no traceback.
-        return f"cannot load the inventory: {_describe(exc)}"
+        return f"cannot load the inventory: {describe_load_error(exc)}"
 
 
-def _describe(exc: BaseException) -> str:
+def describe_load_error(exc: BaseException) -> str:
     """One line for an exception raised while loading user code: the innermost cause (pyinfra
     wraps errors from group data in its own exceptions), its type and its message."""
     from pyinfra.api.exceptions import PyinfraError

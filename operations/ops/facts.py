@@ -84,9 +84,10 @@ class HostFacts(FactBase):
     with the prefix (e.g. a password hash: secret, hence quiet); the TLS agent's state.
     Takes the host's deploy lock first (`locked=` says who holds it, when it could not)."""
 
-    def command(self, users: list[str], lines: list[tuple[str, str]], globs: list[str]) -> str:
+    def command(self, users: list[str], lines: list[tuple[str, str]], globs: list[str],
+                lock: bool = True) -> str:
         parts = [
-            _lock_command(),
+            _lock_command() if lock else "echo locked=",
             ". /etc/os-release 2>/dev/null",
             'echo "id=$ID"', 'echo "version_id=$VERSION_ID"', 'echo "pretty=$PRETTY_NAME"',
             "echo \"minor=$(grep -oE '[0-9]+\\.[0-9]+' /etc/redhat-release /etc/debian_version "
@@ -163,11 +164,12 @@ class HostFacts(FactBase):
 
 
 def host_facts(host, users: Iterable[str] = (), lines: Iterable[tuple[str, str]] = (),
-               globs: Iterable[str] = ()) -> dict:
-    """The HostFacts of `host`, fetched once per run (quiet: it may hold hashes)."""
+               globs: Iterable[str] = (), lock: bool = True) -> dict:
+    """The HostFacts of `host`, fetched once per run (quiet: it may hold hashes). With `lock`
+    (a deploy), the host's deploy lock is taken first."""
     users, lines, globs = sorted(set(users)), sorted(set(lines)), sorted(set(globs))
-    return memo(host, "host_facts",
-                lambda: quiet_fact(host, HostFacts, users=users, lines=lines, globs=globs))
+    return memo(host, "host_facts", lambda: quiet_fact(
+        host, HostFacts, users=users, lines=lines, globs=globs, lock=lock))
 
 
 # -- the state of what items touch: one small fact per kind, and the batch of them ---------
@@ -346,6 +348,12 @@ class NpmState(FactBase):
 class Snapshot(FactBase):
     """The state of every path, unit, account, group, package, venv and npm prefix the
     site's items name, in one command: the per-kind facts above, batched."""
+
+    @staticmethod
+    def default() -> dict:
+        # pyinfra returns default() when a command prints nothing (a site whose items name
+        # nothing to look at): an empty snapshot, not None.
+        return _parse([])
 
     def command(self, paths, units, users, groups, manager, packages, venvs, npm) -> str:
         return _commands(paths, units, users, groups, manager, packages, venvs, npm)

@@ -1,7 +1,7 @@
 """TLS for the public port: the certificate every public service serves, and its renewal.
 
 The work happens on the host, in our agent (operations/agent, shipped as one zipapp run
-from its own venv): it issues (ACME), makes (self-signed) or checks (provided) the pair
+from its own venv; operations/agent/README.md): it issues (ACME), makes (self-signed) or checks (provided) the pair
 under /etc/pyinfra-jupyter/tls, gives each service that serves it a copy of its own (owned
 by that service's user: no user can read another's, none can read the root-only original),
 renews it from a systemd timer so renewal never depends on anyone re-running the deploy,
@@ -34,7 +34,7 @@ CONFIG = f"{paths.TLS_DIR}/agent.json"
 TOKEN = f"{paths.TLS_DIR}/dns-token"
 WEBROOT = f"{paths.STATE}/acme-challenge"
 HTTP_UNIT = "pyinfra-jupyter-http.service"
-RENEW_UNIT = "pyinfra-jupyter-tls-renew"
+RENEW_UNIT = paths.TLS_RENEW
 # The set the agent's tests run against: acme 5 (RFC 8555 + ARI) needs josepy 2 and
 # cryptography >= 47; cryptography publishes x86_64 and aarch64 wheels, so no Rust on a Pi.
 AGENT_PACKAGES = ("acme==5.9.0", "josepy==2.2.0", "cryptography==50.0.2")
@@ -49,11 +49,7 @@ def reads(spec: SiteSpec) -> dict:
     return {"globs": [COPIES]}
 
 
-def consumers(spec: SiteSpec) -> list[str]:
-    """The users of the services that serve the certificate: each gets its own copy."""
-    if spec.mode == "hub":
-        return [paths.PROXY_USER]
-    return list(dict.fromkeys(i.user for i in spec.notebook.instances))
+consumers = paths.tls_consumers
 
 
 def agent_config(spec: SiteSpec, names: list[str]) -> dict:
@@ -94,9 +90,6 @@ def ensure_needed(state: dict | None, has_pair: bool, names: list[str], copies_m
 
 
 def agent_zipapp() -> bytes:
-    import os  # TEMPORARY SHIM, DO NOT COMMIT
-    if os.environ.get("PJ_AGENT_ZIPAPP"):
-        return open(os.environ["PJ_AGENT_ZIPAPP"], "rb").read()
     from ..agent.build import zipapp_bytes
 
     return zipapp_bytes()

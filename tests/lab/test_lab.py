@@ -60,7 +60,7 @@ def test_ssh_with_paramiko_and_testinfra(lab_host):
         client.close()
     assert lines == [lab_host.name, "http://127.0.0.1:3128"]
 
-    testinfra = pytest.importorskip("testinfra")
+    import testinfra
     host = testinfra.get_host(lab_host.ssh_url)
     assert host.check_output("hostname") == lab_host.name
     assert host.service("ssh").is_running

@@ -1,8 +1,9 @@
-"""Tests for operations/tls/agent.py against a real ACME server (Pebble) on loopback.
+"""The host agent's TLS commands (operations/agent) against a real ACME server (Pebble) on
+loopback, run as the zipapp the deploy ships.
 
 Pebble validates HTTP-01 by really connecting to the agent's `serve-http`, and DNS-01 by really
 querying pebble-challtestsrv, which the fake DuckDNS endpoint below feeds. Nothing here leaves
-127.0.0.0/8. Skipped only when the Debian `pebble` binaries are absent.
+127.0.0.0/8. 
 """
 
 from __future__ import annotations
@@ -29,15 +30,26 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
-AGENT = Path(__file__).resolve().parents[2] / "operations" / "tls" / "agent.py"
 from tests.pebble_support import make_ca, post_json  # noqa: E402
+
+
+def _zipapp() -> Path:
+    """The agent exactly as hosts get it (operations/agent/build.py)."""
+    import tempfile
+
+    from operations.agent.build import zipapp_bytes
+
+    path = Path(tempfile.mkdtemp(prefix="pj-agent-")) / "agent.pyz"
+    path.write_bytes(zipapp_bytes())
+    return path
+
+
+AGENT = _zipapp()
 
 PEBBLE = shutil.which("pebble")
 CHALLTESTSRV = shutil.which("pebble-challtestsrv")
-needs_pebble = pytest.mark.skipif(
-    not (PEBBLE and CHALLTESTSRV),
-    reason="pebble / pebble-challtestsrv not installed (Debian package `pebble`)",
-)
+# `make test` installs Debian's pebble (tests/install_tools.py): never skipped.
+assert PEBBLE and CHALLTESTSRV, "pebble / pebble-challtestsrv missing (Debian package pebble)"
 
 # Loopback must not go through any proxy configured in the environment.
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -241,7 +253,6 @@ def acme_config(tmp_path: Path, lab: Lab, webroot: Path, names, directory=None, 
 # ACME with Pebble
 
 
-@needs_pebble
 def test_http01_issue_noop_reissue_and_failure_keeps_old(lab, webroot, serve_http, tmp_path):
     cfg = acme_config(tmp_path, lab, webroot, ["test.example"])
     cert_dir = tmp_path / "tls"
@@ -292,7 +303,6 @@ def test_http01_issue_noop_reissue_and_failure_keeps_old(lab, webroot, serve_htt
     assert os.readlink(cert_dir / "current") == link
 
 
-@needs_pebble
 def test_directory_unreachable(lab, webroot, tmp_path):
     cfg = acme_config(
         tmp_path, lab, webroot, ["test.example"], directory=f"https://127.0.0.1:{free_port()}/dir"
@@ -323,7 +333,6 @@ def test_directory_unreachable(lab, webroot, tmp_path):
     assert r.returncode == 3
 
 
-@needs_pebble
 def test_one_third_renewal_runs_post_renew(lab, webroot, serve_http, tmp_path):
     # A 9-second certificate: renewal is due once 6 s of it have passed.
     directory = lab.pebble(validity=9)
@@ -398,7 +407,6 @@ def rfc3339(t: dt.datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@needs_pebble
 def test_ari_window_drives_renewal(lab, webroot, serve_http, tmp_path):
     ari = AriDirectory(lab.directory, lab.ca)
     try:
@@ -476,7 +484,6 @@ class FakeDuckDns(LocalServer):
         self.serve(H)
 
 
-@needs_pebble
 def test_dns01_duckdns_style_with_wildcard(lab, webroot, tmp_path):
     # No serve-http here: only DNS can satisfy the CA.
     token = "s3cr3t-duck-token-0123456789"
@@ -570,16 +577,58 @@ def test_self_signed_sans_and_regeneration(tmp_path):
     assert sans(load_leaf(tmp_path / "tls")) == {"hub.example.org"}
 
 
-def test_key_group_mode(tmp_path):
-    import grp
+def test_each_consumer_gets_its_own_copy_and_nothing_else(tmp_path):
+    """The original key stays root's only; each consumer's copy is its own (0400), written
+    without following a link planted at its path, and dropped consumers lose theirs."""
+    import pwd
 
-    group = grp.getgrgid(os.getgid()).gr_name
-    conf = {"type": "self-signed", "cert_dir": str(tmp_path / "tls"), "names": ["h.example"],
-            "key_group": group}  # fmt: skip
-    r = run_agent(write_json(tmp_path / "agent.json", conf), "ensure")
+    me = pwd.getpwuid(os.getuid()).pw_name
+    tls_dir = tmp_path / "tls"
+    conf = {"type": "self-signed", "cert_dir": str(tls_dir), "names": ["h.example"],
+            "consumers": [{"name": "proxy", "user": me}, {"name": "nb", "user": "nobody"}]}
+    cfg = write_json(tmp_path / "agent.json", conf)
+    r = run_agent(cfg, "ensure")
     assert r.returncode == 0, r.stderr
-    st = (tmp_path / "tls" / "privkey.pem").stat()
-    assert st.st_mode & 0o777 == 0o640 and st.st_gid == os.getgid()
+    assert (tls_dir / "privkey.pem").stat().st_mode & 0o777 == 0o600
+    key = (tls_dir / "privkey.pem").read_bytes()
+    for name, user in (("proxy", me), ("nb", "nobody")):
+        copy = tls_dir / "for" / name / "privkey.pem"
+        info = copy.stat()
+        assert info.st_mode & 0o777 == 0o400 and info.st_uid == pwd.getpwnam(user).pw_uid
+        assert copy.read_bytes() == key
+        assert (tls_dir / "for" / name / "fullchain.pem").stat().st_mode & 0o777 == 0o444
+    # A second run changes nothing; a link planted at a copy is replaced, not followed.
+    assert run_agent(cfg, "ensure").stdout.startswith("unchanged")
+    canary = tmp_path / "canary"
+    canary.write_text("do not touch")
+    (tls_dir / "for" / "nb" / "privkey.pem").unlink()
+    (tls_dir / "for" / "nb" / "privkey.pem").symlink_to(canary)
+    r = run_agent(cfg, "ensure")
+    assert r.returncode == 0 and "copies updated: nb/privkey.pem" in r.stdout, r.stdout
+    assert canary.read_text() == "do not touch"
+    assert not (tls_dir / "for" / "nb" / "privkey.pem").is_symlink()
+    # A consumer dropped from the config loses its copy; status reports the others.
+    conf["consumers"] = conf["consumers"][:1]
+    write_json(cfg, conf)
+    assert "nb removed" in run_agent(cfg, "ensure").stdout
+    assert not (tls_dir / "for" / "nb").exists()
+    status = json.loads(run_agent(cfg, "status").stdout)
+    assert status["consumers"] == {"proxy": "current"}
+    # A consumer whose user does not exist is a clear error.
+    conf["consumers"] = [{"name": "x", "user": "no-such-user-here"}]
+    write_json(cfg, conf)
+    r = run_agent(cfg, "ensure")
+    assert r.returncode == 1 and "no-such-user-here" in r.stderr and "does not exist" in r.stderr
+
+
+def test_the_zipapp_is_reproducible():
+    from operations.agent.build import _sources, zipapp_bytes
+
+    zipapp_bytes.cache_clear()
+    first = zipapp_bytes()
+    zipapp_bytes.cache_clear()
+    assert zipapp_bytes() == first
+    assert all("build.py" not in p.name for p in _sources())
 
 
 def _self_signed_pair(tmp_path: Path, name: str):
@@ -663,12 +712,15 @@ def test_serve_http_redirect_challenge_and_traversal(tmp_path):
 
 
 def _import_agent():
-    sys.path.insert(0, str(AGENT.parent))
-    try:
-        import agent  # noqa: PLC0415
-    finally:
-        sys.path.pop(0)
-    return agent
+    """The agent's modules as one namespace (the tests predate the split into modules)."""
+    import types
+
+    from operations.agent import acme_client, certs, common, config, dns, store, tls
+
+    merged = types.SimpleNamespace()
+    for module in (common, certs, config, store, dns, acme_client, tls):
+        vars(merged).update({k: v for k, v in vars(module).items() if not k.startswith("__")})
+    return merged
 
 
 class FakeApi(LocalServer):

@@ -1,0 +1,128 @@
+"""`pyinfra-jupyter verify INVENTORY`: is each host working as its spec says, right now?
+
+Over the inventory's own SSH settings (pyinfra's connectors), for each host: build the site
+from its spec exactly as the deploy does (operations/site.py), derive the plan of what must
+be on the host (operations/plan.py), read the host's state in one command and run the checks
+(checks.py); then probe the host's public face from here. Prints FAIL and WARN lines with
+their reasons and one OK line per healthy host (`--all`: every check); `--json` for
+monitoring. Exit 1 when any check failed. Read-only: nothing on the host changes, and the
+deploy lock is not taken.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from .checks import Result, ddns_checks, host_checks, network_checks, parse_state, state_command
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _operations():
+    """The pyinfra layer lives beside deploy.py in the checkout (it is not installed)."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from operations.items import File
+    from operations.order import COMPONENTS
+    from operations.site import load_site, site_items, verify_plan
+
+    return File, COMPONENTS, load_site, site_items, verify_plan
+
+
+def verify_host(host, address: str | None = None) -> list[Result]:
+    """All checks of one connected pyinfra host (call inside its pyinfra context)."""
+    from pyinfra.api import StringCommand
+    from pyinfra.api.exceptions import DeployError
+
+    File, components, load_site, site_items, verify_plan = _operations()
+    try:
+        site = load_site(host, components, lock=False)
+    except DeployError as exc:
+        return [Result("fail", "spec", str(exc).replace("\n", " "))]
+    items = site_items(site, components)
+    plan = json.loads(verify_plan(site, items))
+    sudo = {k: v for k, v in host.data.dict().items()
+            if k in ("_sudo", "_sudo_user", "_su_user", "_doas", "_use_sudo_password")}
+    ran, output = host.run_shell_command(StringCommand(state_command(plan)),
+                                         print_output=False, print_input=False, **sudo)
+    if not ran:
+        return [Result("fail", "host state", " ".join(output.stderr_lines)[-300:])]
+    state = parse_state("\n".join(output.stdout_lines))
+    # Secret files are compared here, on the controller, by digest: never shown.
+    digests = {i.path: hashlib.sha256(i.data).hexdigest() for i in items
+               if isinstance(i, File) and i.secret}
+    results = host_checks(plan, state, digests)
+    target = address or str(host.data.get("ssh_hostname") or host.name)
+    server_name = next((n for n in plan["tls"]["names"] if not _is_address(n)), None)
+    results += network_checks(plan, target, server_name)
+    results += ddns_checks(plan, state.get("ddns_state"))
+    return results
+
+
+def _is_address(name: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
+
+
+def verify_inventory(inventory: str, limit: list[str] | None = None, as_json: bool = False,
+                     show_all: bool = False, address: str | None = None, out=sys.stdout) -> int:
+    from pyinfra.api import Config, State
+    from pyinfra.api.connect import connect_all
+    from pyinfra.context import ctx_host, ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
+    from ..cli import describe_load_error
+
+    if not Path(inventory).is_file():
+        print(f"{inventory}: no such inventory file", file=out)
+        return 1
+    state = State(check_for_changes=False)
+    state.cwd = str(Path.cwd())
+    try:
+        with ctx_state.use(state):
+            built = make_inventory(inventory, cwd=state.cwd)
+            state.init(built, Config())
+            if limit:
+                state.limit_hosts = [h for h in built if h.name in limit]
+    except (Exception, SystemExit) as exc:  # user code: one line, no traceback
+        print(f"{inventory}: cannot load the inventory: {describe_load_error(exc)}", file=out)
+        return 1
+    with ctx_state.use(state):
+        connect_all(state)
+    report: dict[str, list[dict]] = {}
+    failed = False
+    for host in built:
+        if limit and host.name not in limit:
+            continue
+        if not host.connected:
+            results = [Result("fail", "ssh", "cannot connect with the inventory's settings")]
+        else:
+            with ctx_state.use(state), ctx_host.use(host):
+                results = verify_host(host, address)
+            host.disconnect()
+        report[host.name] = [r.as_dict() for r in results]
+        failed |= any(r.status == "fail" for r in results)
+        if not as_json:
+            _print(host.name, results, show_all, out)
+    if as_json:
+        print(json.dumps({"ok": not failed, "hosts": report}, indent=1), file=out)
+    return 1 if failed else 0
+
+
+def _print(name: str, results: list[Result], show_all: bool, out) -> None:
+    bad = [r for r in results if r.status != "ok"]
+    for result in results if show_all else bad:
+        print(f"{name}: {result.line()}", file=out)
+    fails = sum(r.status == "fail" for r in results)
+    verdict = "FAIL" if fails else "OK"
+    print(f"{name}: {verdict} ({len(results) - len(bad)} of {len(results)} checks ok"
+          + (f", {fails} failed" if fails else "")
+          + (f", {len(bad) - fails} warnings" if len(bad) - fails else "") + ")", file=out)
