@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv tools test lint demo clean-lab readme-reference
+.PHONY: venv tools test test-reliability lint demo clean-lab readme-reference
 
 venv: $(VENV)/.installed
 
@@ -34,6 +34,10 @@ test: venv tools
 	  if [ $$code -eq 5 ]; then echo "make test: a pytest run collected no tests" >&2; exit 1; fi; \
 	  if [ $$code -ne 0 ]; then exit $$code; fi; \
 	done
+
+# The whole drift catalogue (tests/lab/test_reliability.py; `make test` runs its quick part).
+test-reliability: venv tools
+	PJ_RELIABILITY=all $(BIN)/python -m pytest tests/lab/test_reliability.py $(PYTEST_ARGS)
 
 demo: venv
 	$(BIN)/python -m pyinfra_jupyter.demo

@@ -71,3 +71,5 @@ VERIFY_PLAN = f"{ETC}/verify.json"
 # Units of the host agent: certificate renewal (timer + oneshot) and the DDNS updater.
 TLS_RENEW = "pyinfra-jupyter-tls-renew"
 DDNS_UNIT = "pyinfra-jupyter-ddns"
+# What the DDNS updater last saw (no secret in it): read by the notes (CGNAT) and verify.
+DDNS_STATE = f"{STATE}/ddns/state.json"

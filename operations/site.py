@@ -41,8 +41,8 @@ class Site:
     facts: dict = field(default_factory=dict)
     passwords: dict[str, SecretStr] = field(default_factory=dict)
     host_name: str = ""
-    # Where the controller reaches the host's sshd (None: not connected over SSH).
-    ssh_target: tuple[str | None, int] = (None, 22)
+    # Connected over SSH (the firewall then proves a new SSH connection gets in).
+    over_ssh: bool = False
 
     def glob(self, pattern: str) -> list[str]:
         """What a component's glob pattern matched on the host (asked for by its reads)."""
@@ -100,14 +100,8 @@ def load_site(host, components, lock: bool = True) -> Site:
     except (OSError, ValueError) as exc:
         raise DeployError(f"{host.name}: users.accounts: {exc}") from None
     return Site(spec=spec, platform=platform, facts=facts, passwords=passwords,
-                host_name=host.name, ssh_target=_ssh_target(host))
-
-
-def _ssh_target(host) -> tuple[str | None, int]:
-    if type(host.connector).__name__ != "SSHConnector":
-        return None, 22
-    data = host.data
-    return str(data.get("ssh_hostname") or host.name), int(data.get("ssh_port") or 22)
+                host_name=host.name,
+                over_ssh=type(host.connector).__name__ == "SSHConnector")
 
 
 def deploy_site(host, components) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
+
 from pydantic import SecretStr
 
 from operations.platform import platform_from_info
@@ -71,3 +74,16 @@ def self_signed_pem(name: str = "test.example.org") -> tuple[str, str]:
     return (cert.public_bytes(serialization.Encoding.PEM).decode(),
             key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                               serialization.NoEncryption()).decode())
+
+
+class LocalServer:
+    """An in-process HTTP server on a free loopback port, for the fakes below."""
+
+    def serve(self, handler) -> None:
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()

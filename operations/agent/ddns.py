@@ -27,6 +27,7 @@ records a back-off and runs exit 0 without contacting it until then.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import ipaddress
 import json
 import os
@@ -54,6 +55,14 @@ def load(path: str) -> dict:
         raise ConfigError(f"config: provider must be one of {', '.join(sorted(set(PROVIDERS) - {'fake'}))}")
     if not cfg.get("names"):
         raise ConfigError("config: names is empty")
+    if not isinstance(cfg["names"], list) or not all(
+            isinstance(name, str) and name.strip() for name in cfg["names"]):
+        raise ConfigError("config: names must be a list of DNS names")
+    if cfg.get("address"):
+        try:
+            ipaddress.ip_address(str(cfg["address"]))
+        except ValueError:
+            raise ConfigError(f"config: address {cfg['address']!r} is not an IP address") from None
     cfg.setdefault("state_file", "/var/lib/pyinfra-jupyter/ddns/state.json")
     return cfg
 
@@ -67,17 +76,21 @@ def read_state(path: str) -> dict:
         return {}
 
 
-def _echo(url: str, provider) -> str:
-    """The caller's address as an echo service sees it (plain text, or Cloudflare's
-    `ip=...` trace lines)."""
+def _echo(url: str, provider, version: int = 4) -> str:
+    """The caller's IPv`version` address as an echo service sees it (plain text, or
+    Cloudflare's `ip=...` trace lines)."""
     text = provider.fetch(url).decode("utf-8", "replace")
     match = re.search(r"^ip=(\S+)$", text, re.M)
     candidate = (match.group(1) if match else text).strip()
     try:
-        return str(ipaddress.ip_address(candidate))
+        address = ipaddress.ip_address(candidate)
     except ValueError:
         raise AgentError(f"the address echo at {url.split('?')[0]} answered something that "
                          "is not an address") from None
+    if address.version != version:  # a dual-stack echo reached over the other protocol
+        raise AgentError(f"the address echo at {url.split('?')[0]} answered an "
+                         f"IPv{address.version} address, not an IPv{version} one")
+    return str(address)
 
 
 def discover(cfg: dict, provider) -> tuple[str | None, str | None, str]:
@@ -93,7 +106,7 @@ def discover(cfg: dict, provider) -> tuple[str | None, str | None, str]:
     if cfg.get("ipv6"):
         url6 = cfg.get("ip_echo_url6") or DEFAULT_ECHO6
         try:
-            ipv6 = _echo(url6, provider)
+            ipv6 = _echo(url6, provider, version=6)
         except AgentError as exc:
             warn(f"no IPv6 address found ({exc}); updating IPv4 only")
     return ipv4, ipv6, url.split("?")[0]
@@ -111,9 +124,29 @@ def cgnat_warning(address: str | None, router_wan: str | None) -> str | None:
     return None
 
 
-def update(cfg: dict, now: dt.datetime | None = None) -> int:
+def fingerprint(cfg: dict) -> str:
+    """What a refusal is remembered against: the settings and the token (hashed)."""
+    token = b""
+    if cfg.get("token_file"):
+        try:
+            with open(cfg["token_file"], "rb") as f:
+                token = f.read()
+        except OSError:
+            pass
+    blob = json.dumps(cfg, sort_keys=True).encode() + b"\0" + token
+    return hashlib.sha256(blob).hexdigest()
+
+
+def update(cfg: dict, now: dt.datetime | None = None, retry: bool = False) -> int:
     now = now or utcnow()
     state = read_state(cfg["state_file"])
+    if not retry and state.get("refused") and state["refused"] == fingerprint(cfg):
+        # dyndns2 asks clients not to repeat a refused update (badauth, nohost, ...) until
+        # their settings change; other providers get the same courtesy.
+        raise AgentError(f"not asking {cfg['provider']} again: it refused these settings "
+                         f"({state.get('last_error', 'no detail')}); fix the token or the "
+                         "name (a deploy with new settings) and the next run tries again, or "
+                         "run `update --retry` once the account is fixed")
     retry = parse_iso(state.get("retry_after"))
     if retry and now < retry:
         print(f"backing off until {iso(retry)}: the provider asked clients to slow down "
@@ -125,26 +158,29 @@ def update(cfg: dict, now: dt.datetime | None = None) -> int:
     if problem:
         warn(problem)
     names = ", ".join(cfg["names"])
+    addresses = " ".join(a for a in (ipv4, ipv6) if a)
     new = {**state, "address": ipv4, "ipv6": ipv6, "source": source, "cgnat": bool(problem),
            "names": cfg["names"], "provider": cfg["provider"], "checked": iso(now)}
-    if (state.get("sent_ipv4"), state.get("sent_ipv6")) == (ipv4, ipv6) and state.get(
-            "names") == cfg["names"] and not state.get("last_error"):
-        print(f"unchanged: {names} -> {ipv4 or ''} {ipv6 or ''}".rstrip())
+    last_sent = tuple(state.get(k) for k in ("sent_ipv4", "sent_ipv6", "names", "provider"))
+    if last_sent == (ipv4, ipv6, cfg["names"], cfg["provider"]) and not state.get("last_error"):
+        print(f"unchanged: {names} -> {addresses}")
         _save(cfg, new)
         return 0
     try:
         what = provider.update_address(ipv4, ipv6)
     except AgentError as exc:
         new["last_error"] = str(exc)
+        if getattr(exc, "refused", False) and not getattr(exc, "backoff", False):
+            new["refused"] = fingerprint(cfg)
         if getattr(exc, "backoff", False):
             new["retry_after"] = iso(now + BACKOFF)
             exc.args = (f"{exc} (backing off for {int(BACKOFF.total_seconds() // 60)} minutes)",)
         _save(cfg, new)
         raise
     new.update(sent_ipv4=ipv4, sent_ipv6=ipv6, updated=iso(now), last_error=None,
-               retry_after=None)
+               retry_after=None, refused=None)
     _save(cfg, new)
-    print(f"{what}: {names} -> {ipv4 or ''} {ipv6 or ''} (address from {source})".rstrip())
+    print(f"{what}: {names} -> {addresses} (address from {source})")
     return 0
 
 
@@ -165,10 +201,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="agent ddns", description="the DDNS updater")
     parser.add_argument("--config", default="/etc/pyinfra-jupyter/ddns/ddns.json")
     parser.add_argument("command", choices=("update", "status"))
+    parser.add_argument("--retry", action="store_true",
+                        help="ask the provider again even though it refused these settings")
     args = parser.parse_args(argv)
     try:
         cfg = load(args.config)
-        return update(cfg) if args.command == "update" else status(cfg)
+        return update(cfg, retry=args.retry) if args.command == "update" else status(cfg)
     except AgentError as exc:
         print(redact(f"error: {exc}"), file=sys.stderr)
         return exc.code

@@ -78,10 +78,13 @@ class DnsProvider:
             detail = ""
             with contextlib.suppress(Exception):
                 detail = self._error_detail(e.read())
-            hint = " — check the API token in acme.dns.token_file" if e.code in (401, 403) else ""
-            raise AgentError(
+            hint = " — check the provider's API token" if e.code in (401, 403) else ""
+            error = AgentError(
                 self.redact(f"DNS-01: {where} failed: HTTP {e.code} {e.reason}{detail}{hint}")
-            ) from None
+            )
+            error.backoff = e.code >= 500 or e.code == 429  # the DDNS updater waits then
+            error.refused = e.code in (401, 403)  # ... or does not ask again until fixed
+            raise error from None
         except (urllib.error.URLError, OSError) as e:
             raise AgentError(
                 self.redact(f"DNS-01: cannot reach {where}: {short_reason(e)}")
@@ -90,7 +93,8 @@ class DnsProvider:
 
     def fetch(self, url: str, headers: dict | None = None, refuse_http_errors: bool = True) -> bytes:
         """GET a full URL (never printed whole: tokens travel in query strings). With
-        `refuse_http_errors` False, an HTTP error's body is returned like a success."""
+        `refuse_http_errors` False, an HTTP error's body is returned like a success, except
+        for 5xx/429 (the server asks clients to slow down: an error with `backoff` set)."""
         request = urllib.request.Request(url, method="GET")
         request.add_header("User-Agent", self.cfg.get("user_agent") or USER_AGENT)
         for key, value in (headers or {}).items():
@@ -103,12 +107,14 @@ class DnsProvider:
             body = b""
             with contextlib.suppress(Exception):
                 body = exc.read()
-            if not refuse_http_errors and body:
+            backoff = exc.code >= 500 or exc.code == 429
+            if not refuse_http_errors and body and not backoff:
                 return body
             error = AgentError(self.redact(f"{where} answered HTTP {exc.code} {exc.reason}"
                                            + (": " + body.decode("utf-8", "replace").strip()[:80]
                                               if body else "")))
-            error.backoff = exc.code >= 500 or exc.code == 429
+            error.backoff = backoff
+            error.refused = exc.code in (401, 403)
             raise error from None
         except (urllib.error.URLError, OSError) as exc:
             error = AgentError(self.redact(f"cannot reach {where}: {short_reason(exc)}"))
@@ -205,8 +211,11 @@ class DuckDns(DnsProvider):
         answer = self.request("GET", "/update", query=query, auth=False).decode("utf-8", "replace")
         words = answer.split()
         if not words or words[0] != "OK":
-            raise AgentError("DuckDNS refused the update (answer: KO): check that the token owns "
-                             f"the subdomain {query['domains']}")
+            said = self.redact(words[0][:20]) if words else "empty"
+            error = AgentError(f"DuckDNS refused the update (answer: {said}): check that the "
+                               f"token owns the subdomain {query['domains']}")
+            error.refused = True
+            raise error
         return words[-1].lower() if words[-1] in ("UPDATED", "NOCHANGE") else "ok"
 
 class Dynv6(DnsProvider):
@@ -379,6 +388,8 @@ class DynDns2(DnsProvider):
         reason = self.REFUSED.get(code, f"unexpected answer {text[:60]!r}")
         error = AgentError(f"dyndns2 {self.endpoint}: {code or 'empty answer'}: {reason}")
         error.backoff = code in self.BACKOFF
+        # dyndns2: a client must not repeat a refused update until its settings change.
+        error.refused = code in self.REFUSED
         raise error
 
 

@@ -55,4 +55,4 @@ def run(site: Site, changed: dict[str, bool]) -> None:
         return
     # Without sudo: sudo may reset the environment, and SSH_CONNECTION with it.
     rules = plan(spec, host.get_fact(SshConnection, _sudo=False))
-    BACKENDS[backend].apply(rules, platform, spec.firewall, site.ssh_target)
+    BACKENDS[backend].apply(rules, platform, spec.firewall, site.over_ssh)

@@ -12,6 +12,17 @@ from ..ops.render import render as _render
 from ..platform import Platform
 from . import guard
 
+WORK_DIR = "/var/lib/pyinfra-jupyter/firewall"
+
+
+def load_from_file(text: str, name: str, load: str):
+    """Commands that upload `text` to a root-only file and run `load` (with `{path}`) on it:
+    rules reach their loader as a file, never through a shell line or a here-document."""
+    path = f"{WORK_DIR}/{name}"
+    yield (f"umask 077 && mkdir -p {WORK_DIR} && rm -f -- {path} && (set -C && : > {path})")
+    yield from converge.upload(text, path)
+    yield load.format(path=path)
+
 
 def render(name: str, **values) -> str:
     """Render templates/firewall/<name>.j2."""
@@ -37,14 +48,17 @@ def plan_name(backend: str, added: list[str], removed: list[str]) -> str:
 
 
 def guarded(*, changes: bool, save: list[str], restore: list[str], seconds: int,
-            apply: Callable[[], object], ssh_target: tuple[str | None, int]) -> None:
-    """arm → apply → confirm (a separate operation, so a new round trip) when anything changes."""
+            apply: Callable[[], object], over_ssh: bool,
+            restore_at_boot: list[str] | None = None) -> None:
+    """arm → apply → confirm (a separate operation, so a new round trip) when anything changes.
+
+    `restore_at_boot`: for backends whose rules are permanent once applied, how the boot
+    guard puts the saved configuration back if the host boots before the confirm."""
     if not changes:
         apply()
         return
     guard.arm(name=f"Arm the firewall rollback timer ({seconds}s, restores the current rules)",
-              save=save, restore=restore, seconds=seconds)
+              save=save, restore=restore, seconds=seconds, restore_at_boot=restore_at_boot)
     apply()
-    address, port = ssh_target
     guard.confirm(name="Check a new SSH connection gets in, then disarm the rollback timer",
-                  address=address, port=port)
+                  over_ssh=over_ssh)

@@ -1,7 +1,8 @@
 """firewalld backend (CentOS/RHEL default): the default zone, changed as a diff.
 
 Changes go to the permanent configuration only, then one `firewall-cmd --reload` makes
-them live together (firewalld rebuilds its whole ruleset in one go). firewalld accepts
+them live together (firewalld rebuilds its whole ruleset in one go); a stopped firewalld
+gets its zone written offline before it is started. firewalld accepts
 loopback and established traffic itself; the kernel range and the API ports get rich
 `drop` rules, which firewalld evaluates before any port it allows.
 """
@@ -64,10 +65,14 @@ def _list_all(lines: list[str]) -> dict:
 class FirewalldZone(FactBase):
     """The default zone's name, and its permanent and runtime services/ports/rich rules.
 
-    None when firewalld is not running (its CLI cannot answer then).
+    `zone` is None when firewalld is not running (its CLI cannot answer then).
     """
 
     requires_command = "firewall-cmd"
+
+    @staticmethod
+    def default() -> dict:
+        return {"zone": None}
 
     def command(self) -> str:
         return ("firewall-cmd --state >/dev/null 2>&1 || exit 0; "
@@ -75,9 +80,9 @@ class FirewalldZone(FactBase):
                 "echo '-- permanent'; firewall-cmd --permanent --zone=\"$Z\" --list-all; "
                 "echo '-- runtime'; firewall-cmd --zone=\"$Z\" --list-all")
 
-    def process(self, output: list[str]) -> dict | None:
+    def process(self, output: list[str]) -> dict:
         if not output or not output[0].startswith("zone:"):
-            return None
+            return self.default()
         text = list(output)
         perm = text.index("-- permanent")
         run = text.index("-- runtime")
@@ -90,9 +95,13 @@ def _norm(zone: dict) -> dict:
     return {k: sorted(zone.get(k, [])) for k in ("services", "ports", "rich_rules")}
 
 
+def running(state: dict | None) -> bool:
+    return bool(state and state.get("zone"))
+
+
 def diff(state: dict | None, wanted: dict) -> tuple[list[str], list[str]]:
     """(added, removed), in firewall-cmd's words ("port 22/tcp", "service ssh", "rule …")."""
-    live = (state or {}).get("permanent") or {"services": [], "ports": [], "rich_rules": []}
+    live = (running(state) and state.get("permanent")) or {"services": [], "ports": [], "rich_rules": []}
     added, removed = [], []
     for key, label in (("services", "service "), ("ports", "port "), ("rich_rules", "")):
         added += [label + v for v in wanted[key] if v not in live[key]]
@@ -107,27 +116,32 @@ def zone(services: list[str], ports: list[str], rich_rules: list[str]):
     + services: firewalld service names to keep (e.g. ``dhcpv6-client``)
     + ports: ``22/tcp``, ``8000-8010/tcp``
     + rich_rules: as ``firewall-cmd --list-rich-rules`` prints them
+
+    With firewalld running, the permanent configuration changes and one reload makes it
+    live. With firewalld stopped, `firewall-offline-cmd` writes the zone first and only then
+    is firewalld started: it never runs, even for a moment, with a zone that lacks SSH.
     """
     state = host.get_fact(FirewalldZone)
     wanted = {"services": services, "ports": ports, "rich_rules": rich_rules}
-    name = state["zone"] if state else "public"
-    live = state["permanent"] if state else None
-    base = f"firewall-cmd --permanent --zone={name}"
 
     def opts(flag: str, values: list[str]) -> str:
         return " ".join(f"--{flag}={shlex.quote(v)}" for v in values)
 
     commands = []
-    if live is None:
-        # firewalld was not running when this was planned (a fresh install): start from an
-        # empty zone; the next run compares for real.
+    if not running(state):
+        base = "firewall-offline-cmd"  # acts on the default zone
+        name = "(default)"
         commands.append(
             f"for s in $({base} --list-services); do {base} --remove-service=$s; done; "
             f"for p in $({base} --list-ports); do {base} --remove-port=$p; done; "
             f"{base} --list-rich-rules | while read -r r; do {base} --remove-rich-rule=\"$r\"; "
             "done")
         live = {"services": [], "ports": [], "rich_rules": []}
-    # Add before removing; all of it is permanent-only until the reload.
+    else:
+        name = state["zone"]
+        base = f"firewall-cmd --permanent --zone={name}"
+        live = state["permanent"]
+    # Add before removing; all of it is permanent-only until the reload (or the start).
     for key, flag in (("services", "service"), ("ports", "port"), ("rich_rules", "rich-rule")):
         new = [v for v in wanted[key] if v not in live[key]]
         if new:
@@ -136,33 +150,43 @@ def zone(services: list[str], ports: list[str], rich_rules: list[str]):
         old = [v for v in live[key] if v not in wanted[key]]
         if old:
             commands.append(f"{base} {opts('remove-' + flag, old)}")
-    runtime_drift = state is not None and _norm(state["runtime"]) != _norm(wanted)
-    if commands or runtime_drift:
-        commands.append("firewall-cmd --reload")
+    if not running(state):
+        commands.append("systemctl start firewalld.service")
+    else:
+        runtime_drift = _norm(state["runtime"]) != _norm(wanted)
+        if commands or runtime_drift:
+            commands.append("firewall-cmd --reload")
     if not commands:
         host.noop(f"firewalld zone {name} already matches the spec")
     yield from commands
 
 
-SAVE = ["cp -a /etc/firewalld /var/lib/pyinfra-jupyter/firewall/previous/firewalld"]
+D = "/var/lib/pyinfra-jupyter/firewall/previous"
+SAVE = [f"cp -a /etc/firewalld {D}/firewalld",
+        f"if systemctl is-active --quiet firewalld.service; then touch {D}/active; fi"]
+# Put the configuration back, and firewalld in the state it was in: a firewalld that was
+# stopped (with sshd perhaps on a port its default zone does not open) is stopped again.
 RESTORE = ["rm -rf /etc/firewalld",
-           "cp -a /var/lib/pyinfra-jupyter/firewall/previous/firewalld /etc/firewalld",
-           "firewall-cmd --reload"]
+           f"cp -a {D}/firewalld /etc/firewalld",
+           f"if [ -e {D}/active ]; then firewall-cmd --reload; "
+           "else systemctl stop firewalld.service; fi"]
+RESTORE_AT_BOOT = [f"rm -rf /etc/firewalld && cp -a {D}/firewalld /etc/firewalld"]
 
 
 def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec,
-          ssh_target: tuple[str | None, int]) -> None:
+          over_ssh: bool) -> None:
     install(platform, "firewalld", "firewalld")
-    # firewalld keeps its permanent configuration in /etc/firewalld and loads it at boot.
-    systemd.service(name="Start and enable firewalld", service="firewalld.service",
-                    running=True, enabled=True)
     wanted = desired_zone(rules)
     state = host.get_fact(FirewalldZone)
     added, removed = diff(state, wanted)
-    if state and not (added or removed) and _norm(state["runtime"]) != _norm(wanted):
+    if running(state) and not (added or removed) and _norm(state["runtime"]) != _norm(wanted):
         added = ["(runtime differs from the permanent configuration: reload)"]
-    if not state:
-        added = ["(firewalld not running yet: whole zone)"] + added
+    if not running(state):
+        added = ["(firewalld not running: write the whole zone, then start it)"] + added
     guarded(changes=bool(added or removed), save=SAVE, restore=RESTORE,
-            seconds=fw.rollback_seconds, ssh_target=ssh_target,
+            restore_at_boot=RESTORE_AT_BOOT,
+            seconds=fw.rollback_seconds, over_ssh=over_ssh,
             apply=lambda: zone(name=plan_name("firewalld", added, removed), **wanted))
+    # Enabled (loads /etc/firewalld at boot) only once the rules are confirmed.
+    systemd.service(name="Start and enable firewalld (loads the zone at boot)",
+                    service="firewalld.service", running=True, enabled=True)

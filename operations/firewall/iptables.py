@@ -17,7 +17,7 @@ from pyinfra_jupyter.spec.firewall import FirewallSpec
 
 from ..platform import Platform
 from . import guard
-from .common import guarded, install, plan_name, render
+from .common import guarded, install, load_from_file, plan_name, render
 from .rules import RuleSet
 
 _MARK = "--- ip6tables ---"
@@ -82,7 +82,8 @@ def filter_tables(v4: str, v6: str):
     for key, text, restore in (("v4", v4, "iptables-restore"), ("v6", v6, "ip6tables-restore")):
         if (state or {}).get(key) != normalize(text):
             done = False
-            yield f"{restore} <<'PJ_RULES'\n{text.rstrip()}\nPJ_RULES"
+            yield from load_from_file(text, f"pending.{key}",
+                                      f"{restore} --test < {{path}} && {restore} < {{path}}")
     if done:
         host.noop("iptables filter tables already match the spec")
 
@@ -94,7 +95,7 @@ RESTORE = [f"iptables-restore < {guard.STATE_DIR}/v4",
 
 
 def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec,
-          ssh_target: tuple[str | None, int]) -> None:
+          over_ssh: bool) -> None:
     install(platform, "iptables", "iptables and its boot-time loader")
     for unit in platform.family.iptables_conflicts:
         # e.g. iptables-services and firewalld both own the tables: only one may run.
@@ -103,7 +104,7 @@ def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec,
     v4, v6 = render_tables(rules)
     added, removed = diff(host.get_fact(IptablesFilter), v4, v6)
     guarded(changes=bool(added or removed), save=SAVE, restore=RESTORE,
-            seconds=fw.rollback_seconds, ssh_target=ssh_target,
+            seconds=fw.rollback_seconds, over_ssh=over_ssh,
             apply=lambda: filter_tables(name=plan_name("iptables", added, removed), v4=v4, v6=v6))
     path4, path6, services = platform.family.iptables_persist
     for path, text in ((path4, v4), (path6, v6)):

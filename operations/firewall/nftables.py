@@ -17,7 +17,7 @@ from pyinfra_jupyter.spec.firewall import FirewallSpec
 
 from ..platform import Platform
 from . import guard
-from .common import guarded, install, plan_name, render
+from .common import guarded, install, load_from_file, plan_name, render
 from .rules import RuleSet
 
 TABLE = "inet pyinfra_jupyter"
@@ -28,10 +28,6 @@ _MARK = "--- pyinfra-jupyter desired ---"
 
 def render_table(rules: RuleSet) -> str:
     return render("pyinfra-jupyter.nft", rules=rules)
-
-
-def _heredoc(content: str, tag: str = "PJ_NFT") -> str:
-    return f"<<'{tag}'\n{content.rstrip()}\n{tag}"
 
 
 class NftTable(FactBase):
@@ -75,7 +71,8 @@ def table(desired: str):
     if not added and not removed:
         host.noop(f"nftables table {TABLE} already matches the spec")
         return
-    yield f"nft -f - {_heredoc(desired)}"
+    # Checked (`nft -c`) before it is loaded; one `nft -f` swaps the table atomically.
+    yield from load_from_file(desired, "pending.nft", "nft -c -f {path} && nft -f {path}")
 
 
 SAVE = [f"nft list table {TABLE} > {guard.STATE_DIR}/table.nft 2>/dev/null || true"]
@@ -84,12 +81,12 @@ RESTORE = [f"nft delete table {TABLE} 2>/dev/null; "
 
 
 def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec,
-          ssh_target: tuple[str | None, int]) -> None:
+          over_ssh: bool) -> None:
     install(platform, "nftables", "nftables")
     desired = render_table(rules)
     added, removed = diff(host.get_fact(NftTable, desired=desired))
     guarded(changes=bool(added or removed), save=SAVE, restore=RESTORE,
-            seconds=fw.rollback_seconds, ssh_target=ssh_target,
+            seconds=fw.rollback_seconds, over_ssh=over_ssh,
             apply=lambda: table(name=plan_name("nftables", added, removed), desired=desired))
     # Persist only after the confirm step: a rolled-back rule set never reaches the boot config.
     files.put(name=f"Keep the rules for boot in {CONF}", src=_text(desired), dest=CONF,

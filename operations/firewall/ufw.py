@@ -109,10 +109,12 @@ SAVE = [f"cp -a /etc/ufw/user.rules /etc/ufw/user6.rules /etc/ufw/ufw.conf /etc/
 RESTORE = [f"cp -a {D}/user.rules {D}/user6.rules {D}/ufw.conf /etc/ufw/",
            f"cp -a {D}/ufw /etc/default/ufw",
            f"if [ -e {D}/active ]; then ufw reload; else ufw --force disable; fi"]
+# At boot, before ufw.service reads them: the saved files only (ENABLED= included).
+RESTORE_AT_BOOT = [RESTORE[0], RESTORE[1]]
 
 
 def apply(rule_set: RuleSet, platform: Platform, fw: FirewallSpec,
-          ssh_target: tuple[str | None, int]) -> None:
+          over_ssh: bool) -> None:
     install(platform, "ufw", "ufw")
     wanted = desired_rules(rule_set)
     state = host.get_fact(UfwState)
@@ -122,7 +124,7 @@ def apply(rule_set: RuleSet, platform: Platform, fw: FirewallSpec,
     if settings:
         added = ["deny incoming by default, IPv6 on, enabled"] + added
     guarded(changes=bool(added or removed), save=SAVE, restore=RESTORE,
-            seconds=fw.rollback_seconds, ssh_target=ssh_target,
+            restore_at_boot=RESTORE_AT_BOOT, seconds=fw.rollback_seconds, over_ssh=over_ssh,
             apply=lambda: rules(name=plan_name("ufw", added, removed), rules=wanted))
     # ufw keeps its rules in /etc/ufw and ufw.service loads them at boot.
     systemd.service(name="Enable ufw.service (loads the rules at boot)", service="ufw.service",

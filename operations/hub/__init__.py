@@ -160,11 +160,14 @@ def items(site: Site) -> list[Item]:
         File(CONFIG, render_config(spec), check=check_command(spec),
              label=f"Upload {CONFIG} (checked by the hub's Python before it replaces the old one)"),
         File(UNIT_FILE, render_unit(spec, platform)),
+        # The unit is the spec's alone: a drop-in made by hand is drift.
+        Absent(f"{UNIT_FILE}.d", label=f"Remove drop-ins added by hand ({UNIT_FILE}.d)"),
         Service(
             paths.HUB_UNIT,
             restart_on=(f"venv:{hub.prefix}", f"file:{SECRETS}", f"absent:{SECRETS}",
-                        f"file:{CONFIG}", f"file:{UNIT_FILE}", "step:proxy-token"),
-            reload_on=(f"file:{UNIT_FILE}",),
+                        f"file:{CONFIG}", f"file:{UNIT_FILE}", "step:proxy-token",
+                        f"absent:{UNIT_FILE}.d"),
+            reload_on=(f"file:{UNIT_FILE}", f"absent:{UNIT_FILE}.d"),
             # A new venv (an upgraded JupyterHub) must still load the config in place.
             check=check_command(spec, CONFIG),
             port=hub.api_port,

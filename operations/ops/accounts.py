@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
-from .converge import _upload
+from .converge import upload
 from .facts import snapshot_of
 
 # -- sha512-crypt ----------------------------------------------------------------------
@@ -110,7 +110,7 @@ def login_password(user: str, password: SecretStr, current_hash: str | None):
         return
     staged = f"/run/.pyinfra-jupyter-passwd-{user}"
     yield StringCommand(f"umask 077 && rm -f -- {staged} && (set -C && : > {staged})")
-    yield from _upload(f"{user}:{sha512_crypt(clear)}\n", staged)
+    yield from upload(f"{user}:{sha512_crypt(clear)}\n", staged)
     yield StringCommand(f"chpasswd -e < {staged}; rc=$?; rm -f -- {staged}; exit $rc")
 
 

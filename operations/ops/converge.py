@@ -51,7 +51,7 @@ def _upload_via_private_dir() -> bool:
                 or args.get("_dzdo"))
 
 
-def _upload(data: str | bytes, dest: str):
+def upload(data: str | bytes, dest: str):
     """Commands that upload `data` to `dest` (which exists, empty, mode 0600).
 
     Under sudo, pyinfra first uploads as the login user to a temporary file: put it in a
@@ -104,7 +104,7 @@ def file(item: File):
         _show_diff(item, exists=regular)
     staged = q(staged_path(item.path))
     yield f"umask 077 && rm -f -- {staged} && (set -C && : > {staged})"
-    yield from _upload(item.data, staged_path(item.path))
+    yield from upload(item.data, staged_path(item.path))
     yield f"chown {q(item.user)}:{q(item.group)} {staged} && chmod {item.mode} {staged}"
     if item.check:
         # replace, not format: a check may hold code with braces of its own.
@@ -205,6 +205,10 @@ def user(item: User):
         args.append("--create-home" if item.create_home else "--no-create-home")
         if item.groups:
             args += ["--groups", ",".join(item.groups)]
+        if snapshot_of(host, "groups", item.name):
+            # Its group is already there (made first, or left behind when the account was
+            # deleted): useradd refuses to make it again, so join it.
+            args += ["--gid", item.name]
         yield shlex.join([*args, item.name])
         return
     commands = []
@@ -363,7 +367,9 @@ def service(item: Service, restart: bool, reload: bool):
         commands.append("systemctl daemon-reload")
     file_state = live.get("UnitFileState", "")
     if file_state.startswith("masked"):
-        commands.append(f"systemctl unmask {unit}")
+        # `mask --runtime` links it to /dev/null under /run, which a plain unmask leaves.
+        runtime = " --runtime" if file_state == "masked-runtime" else ""
+        commands.append(f"systemctl unmask{runtime} {unit}")
         file_state = ""
     if item.enabled and file_state not in ("enabled", "static", "alias", "indirect", "generated"):
         commands.append(f"systemctl enable {unit}")

@@ -124,6 +124,7 @@ class HostFacts(FactBase):
                          "done")
         state = f"{paths.TLS_DIR}/state.json"
         parts.append(f"echo \"tls_state=$(tr -d '\\n' 2>/dev/null < {state})\"")
+        parts.append(f"echo \"ddns_state=$(tr -d '\\n' 2>/dev/null < {paths.DDNS_STATE})\"")
         parts.append(f"[ -s {paths.TLS_CERT} ] && [ -s {paths.TLS_KEY} ] && echo tls_pair=1")
         return "; ".join(parts) + "; true"
 
@@ -147,9 +148,9 @@ class HostFacts(FactBase):
             elif key == "systemd":
                 words = value.split()
                 info["systemd_version"] = int(words[1]) if len(words) > 1 and words[1].isdigit() else 0
-            elif key == "tls_state":
+            elif key in ("tls_state", "ddns_state"):
                 with contextlib.suppress(ValueError):
-                    info["tls_state"] = json.loads(value) if value else None
+                    info[key] = json.loads(value) if value else None
             else:
                 info[key] = value.strip()
         info["id"] = info.get("id", "").lower()

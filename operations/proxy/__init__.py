@@ -12,7 +12,7 @@ from __future__ import annotations
 from pyinfra_jupyter.spec import SiteSpec
 
 from .. import paths
-from ..items import File, Item, NpmPackage, Packages, Service, Step
+from ..items import Absent, File, Item, NpmPackage, Packages, Service, Step
 from ..ops.accounts import host_secret
 from ..ops.render import render
 from ..platform import Platform
@@ -71,8 +71,10 @@ def items(site: Site) -> list[Item]:
              {"path": paths.PROXY_TOKEN_ENV, "line": "CONFIGPROXY_AUTH_TOKEN={token}"},
              key_name="proxy-token", reads=(paths.PROXY_TOKEN_ENV,)),
         File(UNIT_FILE, render_unit(spec, platform)),
+        # The unit is the spec's alone: a drop-in made by hand is drift.
+        Absent(f"{UNIT_FILE}.d", label=f"Remove drop-ins added by hand ({UNIT_FILE}.d)"),
         Service(paths.PROXY_UNIT,
                 restart_on=(f"npm:{PREFIX}", f"file:{UNIT_FILE}", "step:proxy-token",
-                            paths.TLS_ENSURE),
-                reload_on=(f"file:{UNIT_FILE}",), port=spec.proxy.port),
+                            paths.TLS_ENSURE, f"absent:{UNIT_FILE}.d"),
+                reload_on=(f"file:{UNIT_FILE}", f"absent:{UNIT_FILE}.d"), port=spec.proxy.port),
     ]

@@ -9,7 +9,7 @@ touches its model (and its tests) only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -70,6 +70,24 @@ class Authenticator(Model):
     def traits(self) -> Traits:
         return {}
 
+    # -- a hub whose users have no Unix account on its host (servers in pods: z2jh) ----------
+
+    # The same authenticator without its Local* layer, which makes a system user at first
+    # login; None: the class itself.
+    pod_authenticator_class: ClassVar[str | None] = None
+
+    def pod_class_name(self) -> str:
+        return self.pod_authenticator_class or self.class_name()
+
+    def pod_traits(self) -> Traits:
+        """`traits()` without the settings that manage system users: there are none to make."""
+        return {cls: values for cls, values in self.traits().items()
+                if cls != "LocalAuthenticator"}
+
+    def pod_gaps(self) -> list[tuple[str, str]]:
+        """(field, why) for what it relies on that such a hub does not have."""
+        return []
+
 
 class PamAuth(Authenticator):
     """Log in with the host's system accounts."""
@@ -89,6 +107,20 @@ class PamAuth(Authenticator):
     def traits(self) -> Traits:
         return {"PAMAuthenticator": {"admin_groups": list(self.admin_groups),
                                      "allowed_groups": list(self.allowed_groups)}}
+
+    def pod_traits(self) -> Traits:
+        # Unix groups of the host: a hub pod has none.
+        return {}
+
+    def pod_gaps(self) -> list[tuple[str, str]]:
+        gaps = [("hub.auth", "PAM checks the host's system accounts and passwords, and a hub pod "
+                 "has none: nobody can log in until hub.config.JupyterHub.authenticator_class "
+                 "names another authenticator (native, an OAuth provider, LDAP)")]
+        if self.admin_groups or self.allowed_groups:
+            gaps.append(("hub.auth.admin_groups", "admin_groups and allowed_groups are Unix "
+                         "groups of the host; list their members in users.admins / "
+                         "users.allowed, or use your authenticator's own groups"))
+        return gaps
 
 
 class NativeAuth(Authenticator):
@@ -149,6 +181,7 @@ class GitHubAuth(_OAuth):
 
     # The Local* variants create a system user at first login.
     authenticator_class: ClassVar[str] = "oauthenticator.github.LocalGitHubOAuthenticator"
+    pod_authenticator_class: ClassVar[str | None] = "oauthenticator.github.GitHubOAuthenticator"
 
     def grants_access(self) -> bool:
         return bool(self.allowed_organizations)
@@ -163,6 +196,7 @@ class GoogleAuth(_OAuth):
     hosted_domain: list[Domain] = Field(default_factory=list)
 
     authenticator_class: ClassVar[str] = "oauthenticator.google.LocalGoogleOAuthenticator"
+    pod_authenticator_class: ClassVar[str | None] = "oauthenticator.google.GoogleOAuthenticator"
 
     def grants_access(self) -> bool:
         return bool(self.hosted_domain)
@@ -181,6 +215,7 @@ class GenericOAuth(_OAuth):
     scope: list[Token] = Field(default_factory=lambda: ["openid", "profile"])
 
     authenticator_class: ClassVar[str] = "oauthenticator.generic.LocalGenericOAuthenticator"
+    pod_authenticator_class: ClassVar[str | None] = "oauthenticator.generic.GenericOAuthenticator"
 
     def traits(self) -> Traits:
         return {**super().traits(), "GenericOAuthenticator": {
@@ -256,6 +291,13 @@ AuthSpec = Annotated[
 ]
 
 
+class Limits(NamedTuple):
+    """Per-user caps; None: none."""
+
+    memory: str | None  # digits with an optional K, M, G or T (powers of 1024), as systemd's
+    cpu: float | None  # cores
+
+
 class Spawner(Model):
     spawner_class: ClassVar[str]
     requirements: ClassVar[tuple[str, ...]] = ()
@@ -264,6 +306,10 @@ class Spawner(Model):
 
     def traits(self) -> Traits:
         return {}
+
+    def limits(self) -> Limits:
+        """What each user's server may use at most, whatever enforces it (an export needs it)."""
+        return Limits(None, None)
 
 
 class LocalSpawner(Spawner):
@@ -296,6 +342,9 @@ class SystemdSpawner(Spawner):
         if self.cpu_limit:
             settings["cpu_limit"] = self.cpu_limit
         return {"SystemdSpawner": settings}
+
+    def limits(self) -> Limits:
+        return Limits(self.mem_limit, self.cpu_limit)
 
 
 SpawnerSpec = Annotated[LocalSpawner | SystemdSpawner, Field(discriminator="type")]

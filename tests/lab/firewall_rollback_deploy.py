@@ -18,4 +18,4 @@ site = load_site(host, [firewall])
 guard.confirm = lambda **kwargs: None
 # build() without the lockout check that plan() applies: SSH only on the spec's ssh_ports.
 BACKENDS[backend_for(site.spec, site.platform)].apply(
-    build(site.spec, ssh_port=None), site.platform, site.spec.firewall, site.ssh_target)
+    build(site.spec, ssh_port=None), site.platform, site.spec.firewall, site.over_ssh)

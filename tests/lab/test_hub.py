@@ -151,7 +151,7 @@ if pytest is not None:
     import subprocess
     from pathlib import Path
 
-    from deploy_helpers import assert_no_changes, changed_operations, run_deploy
+    from deploy_helpers import assert_no_changes, changed_operations, results, run_deploy
 
     pytestmark = pytest.mark.lab
 
@@ -227,6 +227,16 @@ if pytest is not None:
         site.deploy("first run")
         assert site.password_file.stat().st_mode & 0o777 == 0o600
         assert_no_changes(site.deploy("second run"))
+
+    def test_a_no_op_rerun_costs_at_most_one_remote_command_per_operation(site):
+        # Deterministic (unlike its time, which bench/bench_noop.py reports): the facts are
+        # asked once per run in batches, and no operation runs a command to find out.
+        output = run_deploy(site.inventory, ("--debug",)).stdout
+        assert_no_changes(output)
+        operations = [name for name in results(output) if not name.startswith("Grand total")]
+        commands = output.count("Running command on")
+        assert len(operations) >= 40
+        assert commands <= len(operations) // 2, (commands, len(operations))
 
     def test_services_ports_and_secret_files(site, testinfra_host):
         host = testinfra_host
@@ -310,6 +320,46 @@ if pytest is not None:
                 session.kill()
         assert "--timeout=7200" in site.sh("cat /etc/jupyterhub/jupyterhub_config.py")
         assert_no_changes(site.deploy("rerun after change"))
+
+    def _verify(site) -> tuple[int, dict]:
+        """`pyinfra-jupyter verify --json`, run from the probe namespace (outside the host,
+        SSH to the host's address through its firewall), as a monitoring box would."""
+        inventory = site.inventory.with_name("verify-inventory.py")
+        site.lab.write_inventory(
+            inventory, [site.host], {**copy.deepcopy(site.spec), "network": site.lab.network()},
+            per_host={site.host.name: {"ssh_hostname": site.host.address, "ssh_port": 22}})
+        result = subprocess.run(
+            ["ip", "netns", "exec", site.lab.status()["probe_netns"], sys.executable, "-m",
+             "pyinfra_jupyter.cli", "verify", str(inventory), "--json"],
+            capture_output=True, text=True, cwd=CLIENT.parents[2],
+            env={**os.environ, "no_proxy": "*", "NO_PROXY": "*"})
+        report = json.loads(result.stdout[result.stdout.index("{"):])
+        return result.returncode, {r["check"]: r for r in report["hosts"][site.host.name]}
+
+    def test_verify_passes_then_names_each_damage_then_passes_again(site):
+        password = site.password_file.read_text().strip()
+        code, checks = _verify(site)
+        failed = {k: v["detail"] for k, v in checks.items() if v["status"] == "fail"}
+        assert code == 0 and not failed, failed
+        assert len(checks) >= 30
+        assert any(k.startswith("https") for k in checks), sorted(checks)
+        # Damage a sysadmin (or a bad night) could do; verify must name every one.
+        site.sh("systemctl stop configurable-http-proxy; "
+                "chmod 644 /etc/pyinfra-jupyter/tls/for/jupyter-proxy/privkey.pem; "
+                "echo '# edited' >> /etc/jupyterhub/jupyterhub_config.py")
+        code, checks = _verify(site)
+        failed = {k: v["detail"] for k, v in checks.items() if v["status"] == "fail"}
+        assert code == 1
+        assert any("configurable-http-proxy" in k for k in failed), failed
+        assert any("for/jupyter-proxy/privkey.pem" in k for k in failed), failed
+        assert any("jupyterhub_config.py" in k for k in failed), failed
+        assert any(k.startswith("https") for k in failed), failed
+        assert password not in json.dumps(checks)
+        # One deploy repairs all of it; verify agrees.
+        site.deploy("repair after damage")
+        code, checks = _verify(site)
+        failed = {k: v["detail"] for k, v in checks.items() if v["status"] == "fail"}
+        assert code == 0 and not failed, failed
 
 
 if __name__ == "__main__":

@@ -42,11 +42,12 @@ class Acme:
             "-dns01", f"{self.address}:{DNS_PORT}", "-management", f"{self.address}:{CTS_PORT}",
         ], wait_port=CTS_PORT)
         token = tmp / "duck.token"
+        self.duck_answer = tmp / "duck.answer"  # while it exists, DuckDNS answers with it
         token.write_text(DUCK_TOKEN)
         lab.run_service("duckdns", [
             sys.executable, str(Path(__file__).with_name("fake_duckdns.py")),
             "--listen", f"{self.address}:{DUCK_PORT}", "--challtestsrv", self.cts,
-            "--token-file", str(token),
+            "--token-file", str(token), "--answer-file", str(self.duck_answer),
         ], wait_port=DUCK_PORT)
 
     def point(self, name: str, address: str) -> None:
@@ -112,8 +113,11 @@ def site(lab, acme, host, tmp_path, **tls) -> Path:
     data = {"network": network(lab, acme), "tls": tls_spec,
             "users": {"allow_all": True}, "hub": {"auth": {"type": "pam"}}}
     if tls.get("challenge") == "dns-01":
+        # The updater publishes the host's lab address (no "what is my IP" service here;
+        # discovery is covered by tests/unit/agent/test_ddns.py).
         data["ddns"] = {"provider": "duckdns", "domain": DUCK, "token": DUCK_TOKEN,
-                        "api_url": f"http://{acme.address}:{DUCK_PORT}"}
+                        "api_url": f"http://{acme.address}:{DUCK_PORT}",
+                        "address": host.address, "interval_minutes": 2}
     return lab.write_inventory(tmp_path / "inventory.py", [host], host_data=data)
 
 
@@ -218,3 +222,40 @@ def test_dns01_with_port_80_closed(lab, acme, host, tmp_path):
     assert_no_changes(run_deploy(inventory).stdout)
     log = lab.lab.service_log("duckdns").read_text()
     assert "ok=True" in log and DUCK_TOKEN not in log
+    # The DDNS updater, from the same provider settings: its own user alone reads the token,
+    # the address went out once, and a provider refusal fails the unit readably.
+    sh = lambda cmd: host.run(cmd, check=False).stdout.strip()  # noqa: E731
+    assert f"update domains=family ip={host.address} ipv6= UPDATED" in log
+    assert log.count(f"ip={host.address}") == 1, "the unchanged address was sent again"
+    assert sh("stat -c '%U %a' /etc/pyinfra-jupyter/ddns/token") == "pj-ddns 600"
+    assert DUCK_TOKEN not in sh("cat /etc/pyinfra-jupyter/ddns/ddns.json")
+    assert sh("systemctl is-enabled pyinfra-jupyter-ddns.timer") == "enabled"
+    assert sh("systemctl is-active pyinfra-jupyter-ddns.timer") == "active"
+    assert sh("runuser -u nobody -- cat /etc/pyinfra-jupyter/ddns/token 2>&1; true") != DUCK_TOKEN
+    state = json.loads(sh("cat /var/lib/pyinfra-jupyter/ddns/state.json"))
+    assert state["sent_ipv4"] == host.address and not state.get("last_error")
+    sh("systemctl start pyinfra-jupyter-ddns.service")  # the timer's run: nothing to send
+    assert "unchanged: family.duckdns.org" in sh(
+        "journalctl -u pyinfra-jupyter-ddns.service -o cat --no-pager")
+    acme.duck_answer.write_text("KO")
+    try:
+        sh("rm /var/lib/pyinfra-jupyter/ddns/state.json")  # as if the address had changed
+        assert sh("systemctl start pyinfra-jupyter-ddns.service; echo rc=$?").endswith("rc=1")
+    finally:
+        acme.duck_answer.unlink()
+    journal = sh("journalctl -u pyinfra-jupyter-ddns.service -o cat --no-pager")
+    assert "DuckDNS refused the update (answer: KO)" in journal
+    assert DUCK_TOKEN not in journal
+    # Not asked again with the same settings (dyndns2's rule, kept for all providers) ...
+    assert sh("systemctl start pyinfra-jupyter-ddns.service; echo rc=$?").endswith("rc=1")
+    assert "not asking duckdns again" in sh(
+        "journalctl -u pyinfra-jupyter-ddns.service -o cat --no-pager")
+    # ... until the sysadmin says the account is fixed.
+    assert "family.duckdns.org -> " in sh(
+        "set -a; . /etc/pyinfra-jupyter/network.env; set +a; "  # as the unit's environment
+        "runuser -u pj-ddns -- /opt/pyinfra-jupyter/agent/bin/python "
+        "/opt/pyinfra-jupyter/agent/agent.pyz ddns --config /etc/pyinfra-jupyter/ddns/ddns.json "
+        "update --retry 2>&1")
+    assert sh("systemctl start pyinfra-jupyter-ddns.service; echo rc=$?").endswith("rc=0")
+    assert json.loads(sh("cat /var/lib/pyinfra-jupyter/ddns/state.json"))["sent_ipv4"] == host.address
+    assert_no_changes(run_deploy(inventory).stdout)

@@ -3,7 +3,7 @@ loopback, run as the zipapp the deploy ships.
 
 Pebble validates HTTP-01 by really connecting to the agent's `serve-http`, and DNS-01 by really
 querying pebble-challtestsrv, which the fake DuckDNS endpoint below feeds. Nothing here leaves
-127.0.0.0/8. 
+127.0.0.0/8.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from tests.pebble_support import make_ca, post_json  # noqa: E402
+from tests.support import LocalServer  # noqa: E402
 
 
 def _zipapp() -> Path:
@@ -99,19 +99,6 @@ def sans(cert: x509.Certificate) -> set[str]:
     return set(ext.get_values_for_type(x509.DNSName)) | {
         str(i) for i in ext.get_values_for_type(x509.IPAddress)
     }
-
-
-class LocalServer:
-    """An in-process HTTP server on a free loopback port, for the fakes below."""
-
-    def serve(self, handler) -> None:
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.srv.shutdown()
-        self.srv.server_close()
 
 
 class Lab:

@@ -1,0 +1,71 @@
+"""docs/reliability.md is the catalogue in tests/lab/test_reliability.py, kept current:
+PJ_UPDATE_GOLDEN=1 rewrites it after the catalogue changed."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DOC = REPO / "docs" / "reliability.md"
+
+
+def _catalogue():
+    sys.path.insert(0, str(REPO / "tests" / "lab"))
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "reliability_catalogue", REPO / "tests" / "lab" / "test_reliability.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(REPO / "tests" / "lab"))
+    return module
+
+
+def render(module) -> str:
+    lines = [
+        "# Reliability: drift and faults",
+        "",
+        "Generated from `tests/lab/test_reliability.py` (do not edit by hand: "
+        "`PJ_UPDATE_GOLDEN=1 pytest tests/unit/test_reliability_doc.py`).",
+        "",
+        "Every drift scenario damages a converged lab hub host by hand, re-runs the deploy "
+        "(which must report a change), checks the host is back (the scenario's check, every "
+        "service active, HTTPS answering from outside) and that a third run changes nothing. "
+        "Around each one the user's home and notebook, the hub database (its file and its "
+        "users) and the cookie secret must be unchanged: never lost, never regenerated.",
+        "",
+        "`make test` runs the scenarios marked *quick*; `make test-reliability` runs all.",
+        "",
+        "## Drift",
+        "",
+        "| scenario | damage (as root on the host) | back when | in `make test` |",
+        "|---|---|---|---|",
+    ]
+    def cell(text: str) -> str:
+        return "`" + text.replace("|", "\\|") + "`"
+
+    for s in module.SCENARIOS:
+        lines.append(f"| {s.name} | {cell(s.damage)} | {cell(s.check)} | "
+                     f"{'quick' if s.quick else '—'} |")
+    lines += ["", "## Faults", "", "| fault | expected |", "|---|---|"]
+    lines += [f"| {name} | {expected} |" for name, expected in module.FAULTS]
+    lines += ["", "Faults proven elsewhere: a config failing its check never replaces the live "
+              "one (`tests/lab/test_staged.py`); a failed ACME issuance keeps the old "
+              "certificate (`tests/lab/test_tls.py`); rules that cut SSH roll back, also "
+              "across a reboot and with a stopped firewalld (`tests/lab/test_firewall.py`, "
+              "`tests/lab/test_firewall_guard.py`).", ""]
+    return "\n".join(lines)
+
+
+def test_the_reliability_doc_is_the_catalogue():
+    module = _catalogue()
+    assert len(module.SCENARIOS) >= 20
+    assert any(s.quick for s in module.SCENARIOS)
+    text = render(module)
+    if os.environ.get("PJ_UPDATE_GOLDEN"):
+        DOC.write_text(text)
+    assert DOC.read_text() == text, "docs/reliability.md is stale: PJ_UPDATE_GOLDEN=1 to rewrite"
