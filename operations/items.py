@@ -107,6 +107,23 @@ class File:
 
 
 @dataclass(frozen=True)
+class Perms:
+    """Owner and mode of a file that something else writes (the hub's cookie secret, the
+    agent's key copies): fixed in place when they drifted; never created, read or written.
+    Only for files in root-owned directories (no user can swap them for a link)."""
+
+    path: str
+    user: str = "root"
+    group: str = "root"
+    mode: str = "600"
+    label: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"perms:{self.path}"
+
+
+@dataclass(frozen=True)
 class Absent:
     """A file or directory tree that must not exist (something we made and no longer need)."""
 
@@ -189,4 +206,5 @@ class Step:
         return f"step:{self.key_name or self.label}"
 
 
-Item = Packages | Group | User | Directory | File | Absent | Venv | NpmPackage | Service | Step
+Item = (Packages | Group | User | Directory | File | Perms | Absent | Venv | NpmPackage | Service
+        | Step)

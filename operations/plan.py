@@ -14,7 +14,19 @@ from typing import Any
 from pyinfra_jupyter.spec import SiteSpec
 
 from . import paths
-from .items import Absent, Directory, File, Group, Item, NpmPackage, Packages, Service, User, Venv
+from .items import (
+    Absent,
+    Directory,
+    File,
+    Group,
+    Item,
+    NpmPackage,
+    Packages,
+    Perms,
+    Service,
+    User,
+    Venv,
+)
 
 VERSION = 1
 
@@ -33,8 +45,9 @@ def build(spec: SiteSpec, items: list[Item], *, manager: str, tls_names: list[st
         "timers": [f"{paths.TLS_RENEW}.timer"] + ([f"{paths.DDNS_UNIT}.timer"]
                                                    if spec.ddns.enabled else []),
         "ddns_names": spec.ddns.names(),
-        # The certificate pair the agent keeps (root only) and each consumer's own copy.
-        "tls_keys": [{"path": paths.TLS_KEY, "user": "root", "mode": "600"},
+        # Files others write whose owner and mode matter: the certificate pair the agent
+        # keeps (root only), each consumer's own copy, and the items' Perms.
+        "kept_files": [{"path": paths.TLS_KEY, "user": "root", "mode": "600"},
                      {"path": paths.TLS_CERT, "user": "root", "mode": None}]
         + [{"path": path, "user": user, "mode": mode} for user in paths.tls_consumers(spec)
            for path, mode in zip(paths.tls_copy(user), ("444", "400"), strict=True)],
@@ -51,6 +64,8 @@ def build(spec: SiteSpec, items: list[Item], *, manager: str, tls_names: list[st
                                  "mode": item.mode})
         elif isinstance(item, Absent):
             plan["absent"].append(item.path)
+        elif isinstance(item, Perms):
+            plan["kept_files"].append({"path": item.path, "user": item.user, "mode": item.mode})
         elif isinstance(item, Venv):
             plan["venvs"].append({"path": item.path, "python_version": item.python_version,
                                   "requirements": list(item.requirements)})

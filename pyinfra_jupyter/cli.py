@@ -3,6 +3,7 @@
     pyinfra-jupyter check INVENTORY     validate every host's spec; no SSH, exit 0 / 1
     pyinfra-jupyter schema [--markdown] the site spec's JSON Schema (or its reference table)
     pyinfra-jupyter verify INVENTORY [--limit HOST] [--json] [--all] [--address ADDR]
+    pyinfra-jupyter export z2jh INVENTORY -o DIR [--limit HOST] [--reuse-secrets]
     pyinfra-jupyter lab up [N] | down | status [--json]
 """
 
@@ -14,6 +15,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .spec import SiteSpec
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,8 +42,23 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("--all", action="store_true", help="print the passing checks too")
     verify.add_argument("--address", help="probe the public ports at this address "
                         "(default: the host's SSH address)")
+    export = sub.add_parser("export", help="a hub site's values and migration guide for "
+                            "Zero to JupyterHub (Kubernetes)")
+    export.add_argument("target", choices=["z2jh"], help="z2jh: the Zero to JupyterHub chart")
+    export.add_argument("inventory", help="a pyinfra inventory file")
+    export.add_argument("-o", "--output", required=True, metavar="DIR",
+                        help="where to write <host>.values.yaml (0600) and <host>.guide.md")
+    export.add_argument("--limit", action="append", metavar="HOST", help="only this host")
+    export.add_argument("--reuse-secrets", action="store_true",
+                        help="read the cookie secret and proxy token from the running host "
+                        "(SSH) so logins survive the move")
     sub.add_parser("lab", help="disposable Debian hosts on this machine: up [N] | down | status")
     args = parser.parse_args(argv)
+
+    if args.command == "export":
+        from .export import export_inventory
+
+        return export_inventory(args.inventory, args.output, args.limit, args.reuse_secrets)
 
     if args.command == "verify":
         from .verify import verify_inventory
@@ -56,9 +76,8 @@ def main(argv: list[str] | None = None) -> int:
 def check_inventory(inventory: str, out=sys.stdout) -> int:
     """Validate every host of an inventory like `pyinfra` would build it; print, return 0/1."""
     from . import controller
-    from .spec import SpecError, build_spec
 
-    hosts = load_inventory_data(inventory)
+    hosts = inventory_specs(inventory)
     if isinstance(hosts, str):
         print(f"{inventory}: {hosts}", file=out)
         return 1
@@ -66,12 +85,8 @@ def check_inventory(inventory: str, out=sys.stdout) -> int:
         print(f"{inventory}: no hosts", file=out)
         return 1
     failed = 0
-    for name, data in hosts:
-        try:
-            spec = build_spec(data)
-            problems = controller.problems(spec)
-        except SpecError as exc:
-            problems = exc.problems
+    for name, spec in hosts:
+        problems = spec if isinstance(spec, list) else controller.problems(spec)
         if problems:
             failed += 1
             for problem in problems:
@@ -79,6 +94,23 @@ def check_inventory(inventory: str, out=sys.stdout) -> int:
             continue
         print(f"{name}: ok ({_summary(spec)})", file=out)
     return 1 if failed else 0
+
+
+def inventory_specs(inventory: str) -> list[tuple[str, SiteSpec | list[str]]] | str:
+    """(host name, its validated spec or its `field: problem` lines) for each host, or one
+    line why the inventory did not load. Offline: the data pyinfra would give a deploy."""
+    from .spec import SpecError, build_spec
+
+    hosts = load_inventory_data(inventory)
+    if isinstance(hosts, str):
+        return hosts
+    specs: list[tuple[str, SiteSpec | list[str]]] = []
+    for name, data in hosts:
+        try:
+            specs.append((name, build_spec(data)))
+        except SpecError as exc:
+            specs.append((name, exc.problems))
+    return specs
 
 
 def _summary(spec) -> str:
@@ -111,6 +143,47 @@ def load_inventory_data(inventory: str) -> list[tuple[str, dict]] | str:
     except (Exception, KeyboardInterrupt) as exc:
         # Inventories and group data are user code: say what broke, no traceback.
         return f"cannot load the inventory: {describe_load_error(exc)}"
+
+
+# pyinfra's connector arguments a read-only command passes on from the inventory's host data.
+SUDO_KEYS = ("_sudo", "_sudo_user", "_su_user", "_doas", "_use_sudo_password")
+
+
+class InventoryError(Exception):
+    """An inventory that could not be loaded, in one line."""
+
+
+def connect_inventory(inventory: str, names=None):
+    """Load a pyinfra inventory and connect to its hosts (only those in `names`, when given),
+    for a read-only command: (state, hosts). Raises InventoryError with one line."""
+    from pathlib import Path
+
+    from pyinfra.api import Config, State
+    from pyinfra.api.connect import connect_all
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
+    if not Path(inventory).is_file():
+        raise InventoryError(f"{inventory}: no such inventory file")
+    state = State(check_for_changes=False)
+    state.cwd = str(Path.cwd())
+    try:
+        with ctx_state.use(state):
+            built = make_inventory(inventory, cwd=state.cwd)
+            state.init(built, Config())
+            if names:
+                state.limit_hosts = [h for h in built if h.name in names]
+    except (Exception, SystemExit) as exc:  # user code: one line, no traceback
+        raise InventoryError(f"{inventory}: cannot load the inventory: "
+                             f"{describe_load_error(exc)}") from None
+    with ctx_state.use(state):
+        connect_all(state)
+    return state, [h for h in built if not names or h.name in names]
+
+
+def sudo_arguments(host) -> dict:
+    """The inventory's sudo/su settings of `host`, for `host.run_shell_command`."""
+    return {k: v for k, v in host.data.dict().items() if k in SUDO_KEYS}
 
 
 def describe_load_error(exc: BaseException) -> str:

@@ -78,7 +78,7 @@ class DnsProvider:
             detail = ""
             with contextlib.suppress(Exception):
                 detail = self._error_detail(e.read())
-            hint = " — check the provider's API token" if e.code in (401, 403) else ""
+            hint = " — check the provider's API token (token_file)" if e.code in (401, 403) else ""
             error = AgentError(
                 self.redact(f"DNS-01: {where} failed: HTTP {e.code} {e.reason}{detail}{hint}")
             )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 
 from pyinfra import host, logger
+from pyinfra.api import FactBase, operation
 
 from ..items import Packages
 from ..ops import converge
@@ -13,6 +15,32 @@ from ..platform import Platform
 from . import guard
 
 WORK_DIR = "/var/lib/pyinfra-jupyter/firewall"
+
+
+class UnitFileState(FactBase):
+    """`systemctl is-enabled UNIT`: enabled, disabled, masked, masked-runtime, ..."""
+
+    def command(self, unit: str) -> str:
+        return f"systemctl is-enabled {shlex.quote(unit)} 2>/dev/null; true"
+
+    def process(self, output: list[str]) -> str:
+        return output[0].strip() if output else ""
+
+
+@operation()
+def enabled_at_boot(unit: str):
+    """Enable `unit` so it loads the rules at boot, without starting it (starting
+    nftables.service flushes the whole ruleset); unmask it first if someone masked it.
+
+    + unit: the firewall's boot-time loader
+    """
+    state = host.get_fact(UnitFileState, unit=unit)
+    if state == "enabled":
+        host.noop(f"{unit} is enabled")
+        return
+    if state.startswith("masked"):
+        yield f"systemctl unmask{' --runtime' if state == 'masked-runtime' else ''} {unit}"
+    yield f"systemctl enable {unit}"
 
 
 def load_from_file(text: str, name: str, load: str):

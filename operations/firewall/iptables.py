@@ -17,7 +17,7 @@ from pyinfra_jupyter.spec.firewall import FirewallSpec
 
 from ..platform import Platform
 from . import guard
-from .common import guarded, install, load_from_file, plan_name, render
+from .common import enabled_at_boot, guarded, install, load_from_file, plan_name, render
 from .rules import RuleSet
 
 _MARK = "--- ip6tables ---"
@@ -111,8 +111,7 @@ def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec,
         files.put(name=f"Keep the rules for boot in {path}", src=_text(text), dest=path,
                   mode="600", create_remote_dir=True)
     for service in services:
-        systemd.service(name=f"Enable {service} (loads the rules at boot)",
-                        service=service, enabled=True)
+        enabled_at_boot(name=f"Enable {service} (loads the rules at boot)", unit=service)
 
 
 def _text(content: str):

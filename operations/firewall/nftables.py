@@ -11,13 +11,13 @@ import base64
 
 from pyinfra import host
 from pyinfra.api import FactBase, operation
-from pyinfra.operations import files, systemd
+from pyinfra.operations import files
 
 from pyinfra_jupyter.spec.firewall import FirewallSpec
 
 from ..platform import Platform
 from . import guard
-from .common import guarded, install, load_from_file, plan_name, render
+from .common import enabled_at_boot, guarded, install, load_from_file, plan_name, render
 from .rules import RuleSet
 
 TABLE = "inet pyinfra_jupyter"
@@ -95,8 +95,8 @@ def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec,
                line=f'^include "{CONF}"$')
     # Enabled, not (re)started: starting nftables.service runs `flush ruleset`, which would
     # wipe other tables (docker, libvirt); our table is already live.
-    systemd.service(name="Enable nftables.service (loads the rules at boot)",
-                    service="nftables.service", enabled=True)
+    enabled_at_boot(name="Enable nftables.service (loads the rules at boot)",
+                    unit="nftables.service")
 
 
 def _text(content: str):

@@ -11,13 +11,12 @@ import shlex
 
 from pyinfra import host
 from pyinfra.api import FactBase, operation
-from pyinfra.operations import systemd
 
 from pyinfra_jupyter.spec.firewall import FirewallSpec
 
 from ..platform import Platform
 from . import guard
-from .common import guarded, install, plan_name
+from .common import enabled_at_boot, guarded, install, plan_name
 from .rules import PortRange, RuleSet
 
 COMMENT = "pyinfra-jupyter"
@@ -127,5 +126,4 @@ def apply(rule_set: RuleSet, platform: Platform, fw: FirewallSpec,
             restore_at_boot=RESTORE_AT_BOOT, seconds=fw.rollback_seconds, over_ssh=over_ssh,
             apply=lambda: rules(name=plan_name("ufw", added, removed), rules=wanted))
     # ufw keeps its rules in /etc/ufw and ufw.service loads them at boot.
-    systemd.service(name="Enable ufw.service (loads the rules at boot)", service="ufw.service",
-                    enabled=True)
+    enabled_at_boot(name="Enable ufw.service (loads the rules at boot)", unit="ufw.service")

@@ -27,7 +27,7 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra_jupyter.spec import SiteSpec
 
 from .. import paths
-from ..items import Absent, Directory, File, Item, Service, Venv
+from ..items import Absent, Directory, File, Item, Perms, Service, Venv
 from ..ops.render import render
 from ..platform import Platform, SystemdCaps
 from ..python import PYTHON, python_version
@@ -147,6 +147,10 @@ def items(site: Site) -> list[Item]:
         Venv(hub.prefix, PYTHON, python_version(site), tuple(packages(spec, platform)),
              "JupyterHub", timeout=spec.network.timeout),
         Directory(hub.state_dir, mode="700", label=f"Create {hub.state_dir} (database, cookie secret)"),
+        # The hub makes its cookie secret once and refuses to start if others can read it:
+        # its mode is kept (before any restart below), its bytes never touched.
+        Perms(f"{hub.state_dir}/jupyterhub_cookie_secret",
+              label="Keep the cookie secret root's alone (0600; never regenerated)"),
         Directory(CONFIG_DIR, mode="755"),
     ]
     if secret_values:
@@ -166,7 +170,10 @@ def items(site: Site) -> list[Item]:
             paths.HUB_UNIT,
             restart_on=(f"venv:{hub.prefix}", f"file:{SECRETS}", f"absent:{SECRETS}",
                         f"file:{CONFIG}", f"file:{UNIT_FILE}", "step:proxy-token",
-                        f"absent:{UNIT_FILE}.d"),
+                        f"absent:{UNIT_FILE}.d",
+                        # A (re)started proxy has no routes until the hub adds them, which
+                        # a hub does at start (else only every last_activity_interval).
+                        f"service:{paths.PROXY_UNIT}"),
             reload_on=(f"file:{UNIT_FILE}", f"absent:{UNIT_FILE}.d"),
             # A new venv (an upgraded JupyterHub) must still load the config in place.
             check=check_command(spec, CONFIG),

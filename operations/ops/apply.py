@@ -17,6 +17,7 @@ from ..items import (
     Item,
     NpmPackage,
     Packages,
+    Perms,
     Service,
     Step,
     User,
@@ -33,7 +34,7 @@ def snapshot_request(items: list[Item], platform: Platform) -> dict:
                                      ("paths", "units", "users", "groups", "packages", "venvs",
                                       "npm")}
     for item in items:
-        if isinstance(item, File | Directory | Absent):
+        if isinstance(item, File | Directory | Perms | Absent):
             request["paths"].append(item.path)
         elif isinstance(item, Service):
             request["units"].append(item.unit)
@@ -86,6 +87,9 @@ def _run(item: Item, platform: Platform, changed: dict[str, bool]) -> bool:
         return converge.file(name=label, item=item).will_change
     if isinstance(item, Directory):
         return converge.directory(name=item.label or f"Create {item.path}", item=item).will_change
+    if isinstance(item, Perms):
+        return converge.perms(name=item.label or f"Keep the owner and mode of {item.path}",
+                              item=item).will_change
     if isinstance(item, Absent):
         return converge.absent(name=item.label or f"Remove {item.path}", path=item.path).will_change
     if isinstance(item, Group):

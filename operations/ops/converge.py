@@ -27,7 +27,7 @@ from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import FileContents
 from pyinfra.operations.util.files import generate_color_diff
 
-from ..items import Directory, File, Group, NpmPackage, Packages, Service, User, Venv
+from ..items import Directory, File, Group, NpmPackage, Packages, Perms, Service, User, Venv
 from .facts import packages_state, quiet_fact, snapshot_of
 from .shell import WITH_NETWORK, bounded
 
@@ -159,6 +159,25 @@ def raise_operation_error(message: str):
     from pyinfra.api.exceptions import OperationError
 
     raise OperationError(message)
+
+
+@operation()
+def perms(item: Perms):
+    """
+    Fix the owner and mode of a file something else writes, when they drifted.
+
+    + item: the Perms (a regular file in a root-owned directory; absent: nothing to do)
+    """
+    live = snapshot_of(host, "paths", item.path)
+    if not live or live["type"] not in _REGULAR:
+        host.noop(f"{item.path} is not there (yet): nothing to fix")
+        return
+    if (live["user"], live["group"], live["mode"]) == (item.user, item.group,
+                                                        str(int(item.mode))):
+        host.noop(f"{item.path} has owner {item.user}:{item.group} and mode {item.mode}")
+        return
+    path = q(item.path)
+    yield f"chown -h {q(item.user)}:{q(item.group)} {path} && chmod {item.mode} {path}"
 
 
 @operation()

@@ -54,8 +54,8 @@ def memo(host, key: str, compute):
 # One deploy at a time per host. The first command of a run takes this lock and leaves a
 # process holding it for as long as the run's SSH connection lives (its sshd is watched), so
 # a second run waits for the first (bounded), and a run killed half-way (connection gone)
-# frees the host within seconds. Without an sshd (a local or container connector) the lock
-# is held for at most LOCK_LEASE seconds.
+# frees the host within seconds. Without an sshd (a local or container connector) the
+# process that ran the command is watched instead; LOCK_LEASE bounds it in every case.
 LOCK = "/run/pyinfra-jupyter.lock"
 LOCK_WAIT = 900
 LOCK_LEASE = 1800
@@ -70,6 +70,8 @@ def _lock_command() -> str:
         "s=; p=$$; while [ \"$p\" -gt 1 ] 2>/dev/null; do "
         "if [ \"$(cat /proc/$p/comm 2>/dev/null)\" = sshd ]; then s=$p; break; fi; "
         "p=$(sed 's/.*) //' /proc/$p/stat 2>/dev/null | cut -d' ' -f2); p=${p:-0}; done; "
+        # No sshd (the local connector, a container's exec): the process that ran us.
+        "s=${s:-$PPID}; "
         f"echo \"since $(date -u +%FT%TZ) by ${{SUDO_USER:-$(id -un)}} (sshd $s)\" > {LOCK}.who; "
         f"end=$(( $(date +%s) + {LOCK_LEASE} )); "
         "setsid sh -c \"while [ \\$(date +%s) -lt $end ] && { [ -z '$s' ] || kill -0 '$s'; }; "

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from pyinfra_jupyter.spec import SiteSpec
 
 from .. import paths
-from ..items import Absent, Directory, File, Item, Service, Step, Venv
+from ..items import Absent, Directory, File, Item, Perms, Service, Step, Venv
 from ..ops.converge import command
 from ..ops.render import render
 from ..python import PYTHON, python_version
@@ -164,4 +164,9 @@ def items(site: Site) -> list[Item]:
         key_name=paths.TLS_ENSURE.removeprefix("step:"), restart_on=tuple(inputs),
         timeout=spec.network.timeout,
     ))
+    # Each consumer's copy stays readable by its service alone (the agent writes them in
+    # root-owned folders, so a fix in place follows no link).
+    for user in consumers(spec):
+        chain, key = paths.tls_copy(user)
+        out += [Perms(chain, user=user, mode="444"), Perms(key, user=user, mode="400")]
     return out

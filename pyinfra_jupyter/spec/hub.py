@@ -116,10 +116,11 @@ class PamAuth(Authenticator):
         gaps = [("hub.auth", "PAM checks the host's system accounts and passwords, and a hub pod "
                  "has none: nobody can log in until hub.config.JupyterHub.authenticator_class "
                  "names another authenticator (native, an OAuth provider, LDAP)")]
-        if self.admin_groups or self.allowed_groups:
-            gaps.append(("hub.auth.admin_groups", "admin_groups and allowed_groups are Unix "
-                         "groups of the host; list their members in users.admins / "
-                         "users.allowed, or use your authenticator's own groups"))
+        for name, groups, users in (("admin_groups", self.admin_groups, "users.admins"),
+                                    ("allowed_groups", self.allowed_groups, "users.allowed")):
+            if groups:
+                gaps.append((f"hub.auth.{name}", f"Unix groups of the host: list their "
+                             f"members in {users}, or use your new authenticator's own groups"))
         return gaps
 
 

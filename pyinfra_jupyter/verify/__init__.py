@@ -44,8 +44,9 @@ def verify_host(host, address: str | None = None) -> list[Result]:
         return [Result("fail", "spec", str(exc).replace("\n", " "))]
     items = site_items(site, components)
     plan = json.loads(verify_plan(site, items))
-    sudo = {k: v for k, v in host.data.dict().items()
-            if k in ("_sudo", "_sudo_user", "_su_user", "_doas", "_use_sudo_password")}
+    from ..cli import sudo_arguments
+
+    sudo = sudo_arguments(host)
     ran, output = host.run_shell_command(StringCommand(state_command(plan)),
                                          print_output=False, print_input=False, **sudo)
     if not ran:
@@ -74,34 +75,18 @@ def _is_address(name: str) -> bool:
 
 def verify_inventory(inventory: str, limit: list[str] | None = None, as_json: bool = False,
                      show_all: bool = False, address: str | None = None, out=sys.stdout) -> int:
-    from pyinfra.api import Config, State
-    from pyinfra.api.connect import connect_all
     from pyinfra.context import ctx_host, ctx_state
-    from pyinfra_cli.inventory import make_inventory
 
-    from ..cli import describe_load_error
+    from ..cli import InventoryError, connect_inventory
 
-    if not Path(inventory).is_file():
-        print(f"{inventory}: no such inventory file", file=out)
-        return 1
-    state = State(check_for_changes=False)
-    state.cwd = str(Path.cwd())
     try:
-        with ctx_state.use(state):
-            built = make_inventory(inventory, cwd=state.cwd)
-            state.init(built, Config())
-            if limit:
-                state.limit_hosts = [h for h in built if h.name in limit]
-    except (Exception, SystemExit) as exc:  # user code: one line, no traceback
-        print(f"{inventory}: cannot load the inventory: {describe_load_error(exc)}", file=out)
+        state, built = connect_inventory(inventory, limit)
+    except InventoryError as exc:
+        print(exc, file=out)
         return 1
-    with ctx_state.use(state):
-        connect_all(state)
     report: dict[str, list[dict]] = {}
     failed = False
     for host in built:
-        if limit and host.name not in limit:
-            continue
         if not host.connected:
             results = [Result("fail", "ssh", "cannot connect with the inventory's settings")]
         else:

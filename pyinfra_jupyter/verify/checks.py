@@ -68,7 +68,7 @@ def state_command(plan: dict) -> str:
             + f"; echo '{_SS_MARK}'; ss -Hltn 2>/dev/null"
             + f"; echo '{_RESULT_MARK}'; systemctl show --property=Id,Result,"
             "ExecMainStartTimestampMonotonic " + " ".join(runs) + " 2>/dev/null"
-            + "; for f in " + " ".join(k["path"] for k in plan["tls_keys"])
+            + "; for f in " + " ".join(k["path"] for k in plan["kept_files"])
             + "; do [ -s \"$f\" ] && echo \"tlsfile=$f|$(stat -L -c '%U|%a' \"$f\")\"; done"
             + f"; echo '{_TLS_MARK}'; cat {TLS_STATE} 2>/dev/null"
             + f"; echo '{_DDNS_MARK}'; cat {DDNS_STATE} 2>/dev/null; true")
@@ -201,8 +201,8 @@ def host_checks(plan: dict, state: dict, digests: dict[str, str] | None = None,
 
 def _tls_files(plan: dict, state: dict) -> list[Result]:
     results = []
-    for key in plan.get("tls_keys", []):
-        live, name = state["tls_files"].get(key["path"]), f"tls {key['path']}"
+    for key in plan.get("kept_files", []):
+        live, name = state["tls_files"].get(key["path"]), f"owner/mode {key['path']}"
         if not live:
             results.append(fail(name, "missing or empty"))
         elif live["user"] != key["user"] or (key["mode"] and live["mode"] != key["mode"]):

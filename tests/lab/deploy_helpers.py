@@ -81,3 +81,22 @@ def failure_excerpt(output: str, context: int = 12) -> str:
         if "Error:" in line or "pyinfra error" in line:
             return "\n".join(lines[max(0, i - context): i + 40])
     return output[-3000:]
+
+
+_DRY_ROW = re.compile(r"^\s*(\S.*?)\s+(\d+|-)\s+(\d+|-)\s*$")
+
+
+def detected_changes(output: str) -> list[str]:
+    """Operations a `pyinfra --dry` run says will change (its "Detected changes" table:
+    `Operation | Change | Conditional Change`)."""
+    names, started = [], False
+    for line in _ANSI.sub("", output).splitlines():
+        if line.split()[:2] == ["Operation", "Change"]:
+            started, names = True, []
+            continue
+        if started and line.strip().startswith("Detected changes may not"):
+            break
+        row = _DRY_ROW.match(line) if started else None
+        if row and (row.group(2) != "-" or row.group(3) != "-"):
+            names.append(row.group(1))
+    return names

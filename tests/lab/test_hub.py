@@ -151,7 +151,14 @@ if pytest is not None:
     import subprocess
     from pathlib import Path
 
-    from deploy_helpers import assert_no_changes, changed_operations, results, run_deploy
+    from deploy_helpers import (
+        PYINFRA,
+        assert_no_changes,
+        changed_operations,
+        detected_changes,
+        results,
+        run_deploy,
+    )
 
     pytestmark = pytest.mark.lab
 
@@ -320,6 +327,25 @@ if pytest is not None:
                 session.kill()
         assert "--timeout=7200" in site.sh("cat /etc/jupyterhub/jupyterhub_config.py")
         assert_no_changes(site.deploy("rerun after change"))
+
+    def test_dry_run_lists_exactly_what_the_real_run_then_changes(site):
+        site.spec["hub"]["idle_culler"]["timeout"] = 5400
+        site.spec["firewall"] = {"allow": [{"port": 9100, "sources": ["10.0.0.0/8"],
+                                            "comment": "metrics"}]}
+        site.lab.write_inventory(site.inventory, [site.host],
+                                 {**copy.deepcopy(site.spec), "network": site.lab.network()})
+        dry = subprocess.run([str(PYINFRA), "--dry", "--diff", str(site.inventory), "deploy.py"],
+                             cwd=CLIENT.parents[2], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+        assert dry.returncode == 0, dry.stdout[-3000:]
+        planned = detected_changes(dry.stdout)
+        assert site.password_file.read_text().strip() not in dry.stdout
+        # The config's diff is shown; the dry run changed nothing on the host.
+        assert "--timeout=5400" in dry.stdout
+        assert "--timeout=5400" not in site.sh("cat /etc/jupyterhub/jupyterhub_config.py")
+        real = changed_operations(site.deploy("after the dry run"))
+        assert sorted(planned) == sorted(real), (planned, real)
+        assert_no_changes(site.deploy("rerun after the dry run"))
 
     def _verify(site) -> tuple[int, dict]:
         """`pyinfra-jupyter verify --json`, run from the probe namespace (outside the host,
