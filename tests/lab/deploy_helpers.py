@@ -83,7 +83,8 @@ def failure_excerpt(output: str, context: int = 12) -> str:
     return output[-3000:]
 
 
-_DRY_ROW = re.compile(r"^\s*(\S.*?)\s+(\d+|-)\s+(\d+|-)\s*$")
+# "1 (host)" or "-" in each of the two count columns.
+_DRY_ROW = re.compile(r"^\s*(\S.*?)\s+(\d+ \([^)]*\)|\d+|-)\s+(\d+ \([^)]*\)|\d+|-)\s*$")
 
 
 def detected_changes(output: str) -> list[str]:
