@@ -36,10 +36,11 @@ def tls_consumers(spec) -> list[str]:
     return list(dict.fromkeys(i.user for i in spec.notebook.instances))
 
 
-# The change key of the TLS component's "ensure the certificate" step: services that serve
-# the certificate restart (and are waited for) when a deploy made a new one. The renewal
-# timer restarts them itself (the agent's post_renew).
-TLS_ENSURE = "step:tls-ensure"
+# The change key of the TLS component's "the certificate is new" step: services that serve
+# the certificate restart (and are waited for) when a deploy made a new one — not when only
+# the list of consumers or the agent changed. The renewal timer restarts them itself (the
+# agent's post_renew).
+TLS_ENSURE = "step:tls-new-certificate"
 
 # The host agent (TLS issuance and renewal, DDNS updates): one venv, one zipapp.
 AGENT_HOME = f"{OPT}/agent"

@@ -112,7 +112,7 @@ def deploy_site(host, components) -> None:
         c.NAME: c.items(site) for c in wanted if hasattr(c, "items")
     }
     every = [item for items in plans.values() for item in items]
-    plan_file = File(paths.VERIFY_PLAN, verify_plan(site, every),
+    plan_file = File(paths.VERIFY_PLAN, verify_plan(site, wanted),
                      label=f"Upload {paths.VERIFY_PLAN} (what `verify` checks)")
     prefetch([*every, plan_file], site.platform)
     changed: dict[str, bool] = {}
@@ -130,11 +130,16 @@ def site_items(site: Site, components) -> list[Item]:
             for item in c.items(site)]
 
 
-def verify_plan(site: Site, items: list[Item]) -> str:
+def verify_plan(site: Site, components) -> str:
+    """What `verify` checks, as JSON: the items of the site once converged — without what
+    only removing something the spec dropped needs (found by the host's globs), so the plan
+    a removal run writes is the plan the next run writes."""
+    import dataclasses
     import json
 
     from .plan import build
 
-    plan = build(site.spec, items, manager=site.platform.family.manager,
+    steady = dataclasses.replace(site, facts={**site.facts, "globs": {}})
+    plan = build(site.spec, site_items(steady, components), manager=site.platform.family.manager,
                  tls_names=site.spec.tls.cert_names(site.hostname, site.addresses))
     return json.dumps(plan, indent=1, sort_keys=True) + "\n"

@@ -39,6 +39,7 @@ RENEW_UNIT = paths.TLS_RENEW
 # cryptography >= 47; cryptography publishes x86_64 and aarch64 wheels, so no Rust on a Pi.
 AGENT_PACKAGES = ("acme==5.9.0", "josepy==2.2.0", "cryptography==50.0.2")
 COPIES = f"{paths.TLS_DIR}/for/*/privkey.pem"
+CERT_INPUTS = f"{paths.TLS_DIR}/cert-inputs.json"
 
 
 def wanted(spec: SiteSpec) -> bool:
@@ -73,6 +74,11 @@ def agent_config(spec: SiteSpec, names: list[str]) -> dict:
                 dns["propagation_seconds"] = tls.dns_propagation_seconds
             config["acme"]["dns"] = dns
     return config
+
+
+def cert_inputs(config: dict) -> dict:
+    """The part of the agent's config the certificate itself depends on."""
+    return {k: v for k, v in config.items() if k not in ("consumers", "post_renew", "https_port")}
 
 
 def ensure_needed(state: dict | None, has_pair: bool, names: list[str], copies_missing: bool,
@@ -154,15 +160,25 @@ def items(site: Site) -> list[Item]:
     copies = {p.split("/")[-2] for p in site.glob(COPIES)}
     due = ensure_needed(site.facts.get("tls_state"), site.facts.get("tls_pair", False), names,
                         copies_missing=not set(consumers(spec)) <= copies)
-    # `ensure` only: the services that serve the certificate restart in their own
-    # components when this step changed (paths.TLS_ENSURE), and the deploy waits for them.
     out.append(Step(
         command,
         f"Ensure the {tls.type} certificate for {', '.join(names) or 'the provided names'}",
         {"command": f"{paths.AGENT_PYTHON} {AGENT} --config {CONFIG} ensure",
          "force": due, "network": True},
-        key_name=paths.TLS_ENSURE.removeprefix("step:"), restart_on=tuple(inputs),
-        timeout=spec.network.timeout,
+        key_name="tls-ensure", restart_on=tuple(inputs), timeout=spec.network.timeout,
+    ))
+    # What the certificate itself depends on (not who gets a copy, not the agent's code): when
+    # it changed, or the certificate was due, the services that serve it restart in their own
+    # components (paths.TLS_ENSURE), and the deploy waits for them. Removing one notebook
+    # instance therefore restarts no other.
+    out.append(File(CERT_INPUTS, json.dumps(cert_inputs(agent_config(spec, names)), indent=1,
+                                            sort_keys=True) + "\n", mode="600"))
+    out.append(Step(
+        command, "Note a new certificate (the services that serve it restart)",
+        {"command": "true", "force": due},
+        key_name=paths.TLS_ENSURE.removeprefix("step:"),
+        restart_on=(f"file:{CERT_INPUTS}", *[k for k in inputs if k.startswith("file:")
+                                              and k not in (f"file:{CONFIG}", f"file:{AGENT}")]),
     ))
     # Each consumer's copy stays readable by its service alone (the agent writes them in
     # root-owned folders, so a fix in place follows no link).

@@ -43,7 +43,7 @@ def verify_host(host, address: str | None = None) -> list[Result]:
     except DeployError as exc:
         return [Result("fail", "spec", str(exc).replace("\n", " "))]
     items = site_items(site, components)
-    plan = json.loads(verify_plan(site, items))
+    plan = json.loads(verify_plan(site, components))
     from ..cli import sudo_arguments
 
     sudo = sudo_arguments(host)

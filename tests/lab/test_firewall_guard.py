@@ -110,6 +110,10 @@ def site(lab, tmp_path_factory):
     yield site
     site.relay.terminate()
     lab.lab.stop_service(f"altssh{site.port}")
+    # Leave the host as the lab's other tests expect every host: sshd on 22, reachable
+    # (`inventory/lab.py` lists all of the lab's hosts).
+    site.stop_firewalld()
+    site.sh("rm -f /etc/ssh/sshd_config.d/port.conf && systemctl restart ssh")
 
 
 def test_confirm_goes_through_the_ssh_config_alias(site):

@@ -120,3 +120,21 @@ def test_unit_templates_render(release):
                 in renew.splitlines())
     timer = units["/etc/systemd/system/pyinfra-jupyter-tls-renew.timer"]
     assert "RandomizedDelaySec=" in timer and "Persistent=true" in timer
+
+
+def test_dropping_a_notebook_instance_changes_who_gets_a_copy_not_the_certificate():
+    # So removing one instance restarts no other (their copies and certificate are unchanged).
+    from operations.tls import cert_inputs
+
+    def notebook(instances):
+        return build_spec({"mode": "notebook", "tls": {"type": "self-signed"}, "notebook": {
+            "instances": [{"name": n, "user": u, "port": p, "password": "pw-0123456789"}
+                          for n, u, p in instances]}})
+
+    two = notebook([("lab-a", "alice", 8888), ("lab-b", "bob", 9999)])
+    one = notebook([("lab-a", "alice", 8888)])
+    names = ["pj-1", "localhost"]
+    assert agent_config(two, names)["consumers"] != agent_config(one, names)["consumers"]
+    assert cert_inputs(agent_config(two, names)) == cert_inputs(agent_config(one, names))
+    assert cert_inputs(agent_config(spec(tls={"type": "self-signed", "days": 90}), names)) != \
+        cert_inputs(agent_config(spec(tls={"type": "self-signed"}), names))
