@@ -91,6 +91,22 @@ def is_ip(name: str) -> bool:
     except ValueError:
         return False
 
+def read_json_config(path: str) -> dict:
+    """A job's JSON config (TLS, DDNS), or a ConfigError in one line."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except OSError as e:
+        raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise ConfigError(f"config {path} is not valid JSON: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path} must be a JSON object")
+    return raw
+
+
 def fsync_dir(path: str) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 
-from .common import ConfigError, is_ip, normalize_name
+from .common import ConfigError, is_ip, normalize_name, read_json_config
 
 
 class Config:
     def __init__(self, path: str):
         self.path = path
-        try:
-            with open(path, encoding="utf-8") as f:
-                raw = json.load(f)
-        except OSError as e:
-            raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
-        except ValueError as e:
-            raise ConfigError(f"config {path} is not valid JSON: {e}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"config {path} must be a JSON object")
+        raw = read_json_config(path)
         self.raw = raw
         self.type = raw.get("type", "acme")
         if self.type not in ("acme", "self-signed", "provided"):

@@ -34,7 +34,17 @@ import os
 import re
 import sys
 
-from .common import AgentError, ConfigError, atomic_write, iso, parse_iso, redact, utcnow, warn
+from .common import (
+    AgentError,
+    ConfigError,
+    atomic_write,
+    iso,
+    parse_iso,
+    read_json_config,
+    redact,
+    utcnow,
+    warn,
+)
 from .dns import PROVIDERS, dns_provider
 
 BACKOFF = dt.timedelta(minutes=30)
@@ -44,13 +54,7 @@ DEFAULT_ECHO6 = "https://api6.ipify.org"
 
 
 def load(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            cfg = json.load(f)
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise ConfigError(f"config {path} is not valid JSON: {exc}") from None
+    cfg = read_json_config(path)
     if cfg.get("provider") not in PROVIDERS or cfg.get("provider") == "fake":
         raise ConfigError(f"config: provider must be one of {', '.join(sorted(set(PROVIDERS) - {'fake'}))}")
     if not cfg.get("names"):
