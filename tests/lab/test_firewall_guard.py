@@ -50,7 +50,7 @@ class AliasedHost:
         sock = tmp_path / "alt-ssh.sock"
         # Lab (bridge) namespace -> the host's address: SSH crosses the host's firewall.
         lab.run_service(f"altssh{self.port}", ["socat", f"UNIX-LISTEN:{sock},fork,unlink-early,"
-                        "mode=600", f"TCP:{self.host.address}:{SSHD_PORT}"])
+                        "mode=600", f"TCP:{self.host.address}:{SSHD_PORT},connect-timeout=5"])
         self.relay = subprocess.Popen(
             ["socat", f"TCP-LISTEN:{self.port},bind=127.0.0.1,reuseaddr,fork",
              f"UNIX-CONNECT:{sock}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -75,12 +75,20 @@ class AliasedHost:
         return run_deploy(self.inventory, deploy_file=deploy_file, check=check)
 
     def ssh_gets_in(self) -> bool:
-        """A brand-new SSH login through the alias, as a sysadmin would make it."""
-        result = subprocess.run(
-            ["ssh", "-F", str(self.ssh_config), "-o", "StrictHostKeyChecking=no",
-             "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
-             "-o", "ConnectTimeout=5", ALIAS, "echo in"],
-            capture_output=True, text=True, timeout=30)
+        """A brand-new SSH login through the alias, as a sysadmin would make it.
+
+        The relay accepts at once, so ssh's ConnectTimeout never fires: a SYN the firewall
+        drops (or one lost while firewalld swaps its tables) shows up as a login that hangs.
+        The relay's own connect-timeout and this call's timeout turn that into "not in".
+        """
+        try:
+            result = subprocess.run(
+                ["ssh", "-F", str(self.ssh_config), "-o", "StrictHostKeyChecking=no",
+                 "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+                 "-o", "ConnectTimeout=5", ALIAS, "echo in"],
+                capture_output=True, text=True, timeout=20)
+        except subprocess.TimeoutExpired:
+            return False
         return result.stdout.strip() == "in"
 
     def wait_ssh(self, seconds: float) -> bool:
@@ -161,13 +169,15 @@ def test_rollback_stops_a_firewalld_that_was_stopped(site):
     site.stop_firewalld()
     assert site.ssh_gets_in()
     bad = copy.deepcopy(site.spec)
-    bad["firewall"] = {**bad["firewall"], "ssh_ports": [2223], "rollback_seconds": 10}
+    # Long enough for the checks below to run inside the window on a loaded machine (10 s
+    # was not: the rollback came before the first check).
+    bad["firewall"] = {**bad["firewall"], "ssh_ports": [2223], "rollback_seconds": 45}
     site.deploy(bad, deploy_file=ROLLBACK)
     assert site.sh("systemctl is-active firewalld") == "active"
     assert not site.ssh_gets_in(), "the bad rules should have cut SSH"
     # The timer restores /etc/firewalld and stops firewalld again: with the previous zone
     # (which opens 22, not 2222) running, this host would be locked out.
-    assert site.wait_ssh(90), "locked out after the rollback:\n" + site.sh(
+    assert site.wait_ssh(120), "locked out after the rollback:\n" + site.sh(
         "systemctl status --no-pager pj-firewall-rollback.service pj-firewall-rollback.timer "
         "firewalld 2>&1 | tail -40; journalctl -t pj-firewall-rollback --no-pager | tail; "
         "journalctl -u pj-firewall-rollback --no-pager | tail -20; nft list ruleset | head -60; "
