@@ -157,6 +157,7 @@ class NpmPackage:
     package: str
     version: str
     node: str
+    npm: Any  # platform.Npm: the npm (version, sha256) that runs on that node
     label: str = ""
     timeout: int = 1800
 
@@ -200,6 +201,8 @@ class Step:
     reads: tuple[str, ...] = ()
     # Seconds it may take at most (a step that talks to the network).
     timeout: int | None = None
+    # It installs software: the op gets `installs` (ops/shell.py: swap, extra indexes).
+    installs: bool = False
 
     @property
     def key(self) -> str:

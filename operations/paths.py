@@ -42,6 +42,9 @@ def tls_consumers(spec) -> list[str]:
 # agent's post_renew).
 TLS_ENSURE = "step:tls-new-certificate"
 
+# python (provider "source"): each CPython the deploy builds, in its own versioned prefix.
+PYTHON_PREFIXES = f"{OPT}/python"
+
 # The host agent (TLS issuance and renewal, DDNS updates): one venv, one zipapp.
 AGENT_HOME = f"{OPT}/agent"
 AGENT_PYTHON = f"{AGENT_HOME}/bin/python"

@@ -188,6 +188,86 @@ MODERN: Pins = {
 }
 
 
+# -- downloads: fetched once by the controller, checked, uploaded --------------------------
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A file the controller downloads once into its cache (operations/ops/fetch.py), checks
+    against `sha256` and uploads; hosts need no internet access for it. `urls` are tried in
+    order; a file with another checksum is refused, and the next URL is tried."""
+
+    name: str  # its file name in the cache and on the host
+    version: str
+    sha256: str
+    urls: tuple[str, ...]
+
+
+# CPython for provider "source". 3.11.2 because its release tarball is also in Debian's
+# archive (bookworm's python3.11 source package: Debian's byte-for-byte copy of the upstream
+# release), which is what the lab can reach; the checksum is of that file, taken from
+# bookworm's Sources index (Checksums-Sha256) and verified on download.
+CPYTHON = Artifact(
+    "Python-3.11.2.tgz", "3.11.2",
+    "2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849",
+    ("https://www.python.org/ftp/python/3.11.2/Python-3.11.2.tgz",
+     "http://deb.debian.org/debian/pool/main/p/python3.11/python3.11_3.11.2.orig.tar.gz"),
+)
+# OpenSSL 1.1.1 for a CPython build on a release whose own OpenSSL is older (Ubuntu 16.04
+# ships 1.0.2; CPython 3.10+ needs 1.1.1+): built into the Python's prefix, used by it alone.
+# The checksum is openssl.org's published one, also bullseye's Sources entry.
+OPENSSL = Artifact(
+    "openssl-1.1.1w.tar.gz", "1.1.1w",
+    "cf3098950cb4d853ad95c0841f1f9c6d3dc102dccfcacd521d93925208b76ac8",
+    ("https://www.openssl.org/source/openssl-1.1.1w.tar.gz",
+     "http://deb.debian.org/debian/pool/main/o/openssl/openssl_1.1.1w.orig.tar.gz"),
+)
+
+# Build dependencies of CPython (what its `configure` looks for: ssl, sqlite3, ctypes, zlib,
+# bz2, lzma, uuid), per family. RHEL's OpenSSL 1.1 comes from EPEL (openssl11-devel).
+SOURCE_BUILD_PACKAGES = {
+    "debian": ("build-essential", "pkg-config", "libssl-dev", "zlib1g-dev", "libffi-dev",
+               "libsqlite3-dev", "libbz2-dev", "liblzma-dev", "uuid-dev"),
+    "rhel": ("gcc", "make", "pkgconfig", "openssl11-devel", "zlib-devel", "libffi-devel",
+             "sqlite-devel", "bzip2-devel", "xz-devel", "libuuid-devel"),
+}
+
+
+@dataclass(frozen=True)
+class Npm:
+    """The npm that installs configurable-http-proxy: fetched from the registry, checked by
+    sha256 (taken from the registry's tarball, matching its published sha512 integrity)."""
+
+    version: str
+    sha256: str
+
+    @property
+    def url(self) -> str:
+        return f"https://registry.npmjs.org/npm/-/npm-{self.version}.tgz"
+
+
+# The newest npm each Node major runs (npm's `engines`), newest first: (oldest Node, npm).
+NPM_FOR_NODE = (
+    (18, Npm("10.9.9", "c80bd097147cce32e31010b791bab8c71a26a5e10668210ec9d2e7f4c7cea2a1")),
+    (16, Npm("8.19.4", "2667a1b8300f315d223e43c307fbe946eb8b97792af399424ef67ea9cb0a72f6")),
+)
+# configurable-http-proxy 4.6.3 says Node >= 10 (its `engines`), but npm resolves its
+# dependencies' ranges to today's releases, and winston's @so-ric/colorspace uses `||=`
+# (Node 15+): on Debian 11's Node 12 the proxy died with a SyntaxError in the lab. 16 is
+# the oldest Node it was seen running on.
+NODE_MIN = 16
+# Node for releases whose own is older: a PyPI wheel, manylinux_2_12 (runs on CentOS 7's glibc
+# 2.17 and Ubuntu 16.04's 2.23), installed with pip into its own venv. It carries npm 8.
+NODE_WHEEL = ("nodejs-bin", "16.15.1a4")
+
+
+def npm_for(node_major: int) -> Npm:
+    for oldest, npm in NPM_FOR_NODE:
+        if node_major >= oldest:
+            return npm
+    raise DeployError(f"no npm runs on Node {node_major}; Node {NODE_MIN}+ is needed")
+
+
 @dataclass(frozen=True)
 class Release:
     """One row of the distro table: what a release ships, and what we install on it."""
@@ -197,6 +277,10 @@ class Release:
     family: Family
     python: str  # the python3 it ships
     firewall: str  # its usual firewall
+    node: int = 0  # the major version of the nodejs it ships (0: none in its base repos)
+    # How a CPython built from source gets OpenSSL 1.1.1+: "system" (the release's own),
+    # "epel" (EPEL's openssl11, CentOS 7), "build" (OPENSSL built into the prefix).
+    openssl: str = "system"
     # Where pam_motd reads login-message snippets (Linux-PAM 1.3.1+); None: no such directory.
     motd_dir: str | None = "/etc/motd.d"
     pins: Pins = field(default_factory=lambda: dict(MODERN))
@@ -204,20 +288,20 @@ class Release:
 
 def _rows() -> dict[tuple[str, int], Release]:
     rows = [
-        # Linux-PAM 1.1.8 on these: no motd.d.
-        Release("centos", 7, RHEL, "3.6", "firewalld", motd_dir=None),
-        Release("ubuntu", 16, DEBIAN, "3.5", "ufw", motd_dir=None),
-        Release("ubuntu", 18, DEBIAN, "3.6", "ufw", motd_dir=None),
-        Release("ubuntu", 20, DEBIAN, "3.8", "ufw"),
-        Release("ubuntu", 22, DEBIAN, "3.10", "ufw"),
-        Release("ubuntu", 24, DEBIAN, "3.12", "ufw"),
-        Release("debian", 10, DEBIAN, "3.7", "nftables"),
-        Release("debian", 11, DEBIAN, "3.9", "nftables"),
-        Release("debian", 12, DEBIAN, "3.11", "nftables"),
-        Release("debian", 13, DEBIAN, "3.13", "nftables"),
-        Release("raspbian", 10, DEBIAN, "3.7", "nftables"),
-        Release("raspbian", 11, DEBIAN, "3.9", "nftables"),
-        Release("raspbian", 12, DEBIAN, "3.11", "nftables"),
+        # Linux-PAM 1.1.8 on these: no motd.d. CentOS 7's base has no nodejs (EPEL's is gone).
+        Release("centos", 7, RHEL, "3.6", "firewalld", node=0, openssl="epel", motd_dir=None),
+        Release("ubuntu", 16, DEBIAN, "3.5", "ufw", node=4, openssl="build", motd_dir=None),
+        Release("ubuntu", 18, DEBIAN, "3.6", "ufw", node=8, motd_dir=None),
+        Release("ubuntu", 20, DEBIAN, "3.8", "ufw", node=10),
+        Release("ubuntu", 22, DEBIAN, "3.10", "ufw", node=12),
+        Release("ubuntu", 24, DEBIAN, "3.12", "ufw", node=18),
+        Release("debian", 10, DEBIAN, "3.7", "nftables", node=10),
+        Release("debian", 11, DEBIAN, "3.9", "nftables", node=12),
+        Release("debian", 12, DEBIAN, "3.11", "nftables", node=18),
+        Release("debian", 13, DEBIAN, "3.13", "nftables", node=20),
+        Release("raspbian", 10, DEBIAN, "3.7", "nftables", node=10),
+        Release("raspbian", 11, DEBIAN, "3.9", "nftables", node=12),
+        Release("raspbian", 12, DEBIAN, "3.11", "nftables", node=18),
     ]
     return {(r.distro, r.major): r for r in rows}
 
@@ -237,6 +321,7 @@ class Platform:
     release: Release
     model: str = ""  # /proc/device-tree/model, e.g. "Raspberry Pi 4 Model B Rev 1.4"
     memory_mb: int = 0
+    cpus: int = 1
 
     @property
     def family(self) -> Family:
@@ -261,6 +346,17 @@ class Platform:
     def pin(self, distribution: str) -> str:
         return self.pins[distribution]
 
+    @property
+    def pip_extra_index_urls(self) -> tuple[str, ...]:
+        """piwheels on 32-bit ARM (Raspberry Pi OS armhf), where PyPI has few wheels; 64-bit
+        ARM (aarch64) gets PyPI's manylinux wheels."""
+        return (PIWHEELS,) if self.arch in ("armv7l", "armv6l") else ()
+
+
+PIWHEELS = "https://www.piwheels.org/simple"
+# Hosts with less memory than this get a swap file during install steps (python.swap_mb).
+SMALL_HOST_MB = 1024
+
 
 def platform_from_info(info: dict) -> Platform:
     """Build a Platform from the HostInfo fact; refuse what we cannot deploy onto."""
@@ -281,4 +377,45 @@ def platform_from_info(info: dict) -> Platform:
         distro=distro, version=version, arch=info.get("arch") or "unknown",
         systemd=SystemdCaps(info["systemd"]), release=release,
         model=info.get("model") or "", memory_mb=info.get("memory_mb") or 0,
+        cpus=int(info["cpus"]) if str(info.get("cpus") or "").isdigit() else 1,
     )
+
+
+# -- the matrix, for people: README's "Distros and versions" table --------------------------
+
+MATRIX_BEGIN = "<!-- distro-matrix:begin (generated from operations/platform.py) -->"
+MATRIX_END = "<!-- distro-matrix:end -->"
+_NAMES = {"centos": "CentOS", "ubuntu": "Ubuntu", "debian": "Debian",
+          "raspbian": "Raspberry Pi OS"}
+
+
+def matrix_markdown() -> str:
+    """What each release gets with the default spec (python.provider and proxy.node `auto`)."""
+    need = (3, 10)  # PythonSpec.min_version's default: JupyterHub 6
+    wheel_node = int(NODE_WHEEL[1].split(".")[0])
+    lines = [
+        MATRIX_BEGIN, "",
+        "| Release | Ships Python | Services run on | OpenSSL of the build | Ships Node | Proxy runs "
+        "on | npm | Firewall |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for release in RELEASES.values():
+        old = tuple(int(x) for x in release.python.split(".")) < need
+        python = f"CPython {CPYTHON.version}, built (`source`)" if old else "the system's"
+        openssl = {"system": "the system's", "epel": "EPEL `openssl11`",
+                   "build": f"{OPENSSL.version}, built into the prefix"}[release.openssl]
+        node_ok = release.node >= NODE_MIN
+        node = "the system's" if node_ok else f"Node {NODE_WHEEL[1]} (`{NODE_WHEEL[0]}` wheel)"
+        npm = npm_for(release.node if node_ok else wheel_node).version
+        shipped = str(release.node) if release.node else "none"
+        version = f"{release.major}" + (".04" if release.distro == "ubuntu" else "")
+        lines.append(f"| {_NAMES[release.distro]} {version} | {release.python} | {python} | "
+                     f"{openssl if old else '-'} | {shipped} | {node} | {npm} | "
+                     f"{release.firewall} |")
+    pins = ", ".join(f"{name} {version}" for name, version in MODERN.items())
+    lines += ["", f"Every release gets the same stack: {pins}. Downloads are pinned by sha256: "
+              f"CPython {CPYTHON.version} (`{CPYTHON.sha256[:16]}…`), OpenSSL {OPENSSL.version} "
+              f"(`{OPENSSL.sha256[:16]}…`), npm "
+              + ", ".join(f"{npm.version} (`{npm.sha256[:16]}…`)" for _, npm in NPM_FOR_NODE)
+              + ".", "", MATRIX_END]
+    return "\n".join(lines)

@@ -28,7 +28,8 @@ from .items import File, Item
 from .ops import fleet
 from .ops.apply import apply, prefetch
 from .ops.facts import host_facts
-from .platform import Platform, platform_from_info
+from .ops.shell import Installs
+from .platform import SMALL_HOST_MB, Platform, platform_from_info
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,14 @@ class Site:
     host_name: str = ""
     # Connected over SSH (the firewall then proves a new SSH connection gets in).
     over_ssh: bool = False
+
+    @property
+    def installs(self) -> Installs:
+        """How install steps run here: a swap file on a small host, piwheels on armhf."""
+        small = 0 < self.platform.memory_mb < SMALL_HOST_MB
+        python = self.spec.python
+        return Installs(swap_mb=python.swap_mb if small else 0, keep_swap=python.keep_swap,
+                        extra_index_urls=self.platform.pip_extra_index_urls)
 
     def glob(self, pattern: str) -> list[str]:
         """What a component's glob pattern matched on the host (asked for by its reads)."""
@@ -118,7 +127,8 @@ def deploy_site(host, components) -> None:
     changed: dict[str, bool] = {}
     for component in wanted:
         if component.NAME in plans:
-            deploy(component.TITLE)(apply)(plans[component.NAME], site.platform, changed)
+            deploy(component.TITLE)(apply)(plans[component.NAME], site.platform, changed,
+                                           site.installs)
         else:
             deploy(component.TITLE)(component.run)(site, changed)
     deploy("Verify plan")(apply)([plan_file], site.platform, changed)

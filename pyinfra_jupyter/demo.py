@@ -10,6 +10,9 @@ host's port 443 and prints, as its last line:
 
     demo: url=https://127.0.0.1:PORT/ user=NAME password_file=PATH
 
+`PJ_DISTRO=bullseye` (or trixie) does the same on a host of that Debian release, in the lab
+"demo-bullseye"; on Debian 11 the deploy builds CPython (once per machine: the lab keeps it).
+
 Running it again re-uses the lab, the host and the forward; the deploy then changes
 nothing. The secret itself is never printed. `pyinfra-jupyter lab down --lab demo` (or
 `make clean-lab PJ_LAB=demo`) removes everything.
@@ -41,17 +44,33 @@ def log(message: str) -> None:
     print(f"demo: {message}", file=sys.stderr, flush=True)
 
 
+def _built_python_prefix() -> str:
+    """Where a deploy builds CPython (python.provider "source"): the lab caches it per distro."""
+    sys.path.insert(0, str(REPO))
+    from operations.platform import CPYTHON
+
+    return f"/opt/pyinfra-jupyter/python/{CPYTHON.version}"
+
+
 def main() -> int:
-    name = os.environ.get("PJ_LAB") or DEFAULT_LAB
+    # PJ_DISTRO=bullseye|trixie: a host of that Debian release, in a lab of its own (the
+    # deploy goes to every host of inventory/lab.py's lab).
+    distro = os.environ.get("PJ_DISTRO") or None
+    name = os.environ.get("PJ_LAB") or (f"{DEFAULT_LAB}-{distro}" if distro else DEFAULT_LAB)
     os.environ["PJ_LAB"] = name  # inventory/lab.py reads it
     started = time.monotonic()
     try:
         lab = Lab(name, log=log)
-        status = lab.up(1)
+        status = lab.up(1, distro=distro)
         host = status["hosts"][0]
         log(f"lab {name} is up ({time.monotonic() - started:.0f}s); deploying the default hub "
-            f"site onto {host['name']} ({host['address']})")
+            f"site onto {host['name']} ({host['address']}, Debian {host['distro']})")
+        prefix = _built_python_prefix()
+        if lab.seed_python(host["name"], prefix):
+            log(f"CPython from the lab's cache put into {prefix} (no build needed)")
         changed = deploy(lab)
+        if lab.keep_python(host["name"], prefix):
+            log(f"the CPython built in {prefix} is kept in the lab's cache")
         log(f"deploy done ({time.monotonic() - started:.0f}s): "
             + (f"{changed} operations changed something" if changed else "nothing changed"))
         port = forward(lab, host)

@@ -22,6 +22,7 @@ RELEASES = {
     "debian11": ("debian", 11, 0, 247, "3.9"),
     "debian12": ("debian", 12, 0, 252, "3.11"),
     "debian13": ("debian", 13, 0, 257, "3.13"),
+    "raspbian11": ("raspbian", 11, 0, 247, "3.9"),
     "raspbian12": ("raspbian", 12, 0, 252, "3.11"),
 }
 

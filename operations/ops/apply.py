@@ -26,6 +26,7 @@ from ..items import (
 from ..platform import Platform
 from . import converge
 from .facts import take_snapshot
+from .shell import Installs
 
 
 def snapshot_request(items: list[Item], platform: Platform) -> dict:
@@ -67,11 +68,12 @@ def _network(timeout: int) -> dict:
 
 
 def apply(items: list[Item], platform: Platform,
-          changed: dict[str, bool] | None = None) -> dict[str, bool]:
+          changed: dict[str, bool] | None = None,
+          installs: Installs | None = None) -> dict[str, bool]:
     """Run `items` in order; returns {item key: will change} (also updating `changed`)."""
     changed = {} if changed is None else changed
     for item in items:
-        changed[item.key] = _run(item, platform, changed)
+        changed[item.key] = _run(item, platform, changed, installs or Installs())
     return changed
 
 
@@ -79,7 +81,7 @@ def _any(changed: dict[str, bool], keys: tuple[str, ...]) -> bool:
     return any(changed.get(key, False) for key in keys)
 
 
-def _run(item: Item, platform: Platform, changed: dict[str, bool]) -> bool:
+def _run(item: Item, platform: Platform, changed: dict[str, bool], installs: Installs) -> bool:
     if isinstance(item, File):
         label = item.label or f"Upload {item.path}"
         if item.secret:
@@ -101,11 +103,11 @@ def _run(item: Item, platform: Platform, changed: dict[str, bool]) -> bool:
                                  family=platform.family, **_network(item.timeout)).will_change
     if isinstance(item, Venv):
         return converge.venv(name=f"Install {item.label} into {item.path}",
-                             item=item, **_network(item.timeout)).will_change
+                             item=item, installs=installs, **_network(item.timeout)).will_change
     if isinstance(item, NpmPackage):
         return converge.npm_package(
             name=item.label or f"Install {item.package} {item.version} into {item.prefix}",
-            item=item, **_network(item.timeout)).will_change
+            item=item, installs=installs, **_network(item.timeout)).will_change
     if isinstance(item, Service):
         restart = _any(changed, item.restart_on)
         reload = _any(changed, item.reload_on)
@@ -117,6 +119,8 @@ def _run(item: Item, platform: Platform, changed: dict[str, bool]) -> bool:
         kwargs = dict(item.kwargs)
         if item.restart_on:
             kwargs["changed"] = _any(changed, item.restart_on)
+        if item.installs:
+            kwargs["installs"] = installs
         bounds = {"_timeout": 2 * item.timeout + 120} if item.timeout else {}
         return item.op(name=item.label, **kwargs, **bounds).will_change
     raise TypeError(f"not an item: {item!r}")

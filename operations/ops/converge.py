@@ -29,7 +29,7 @@ from pyinfra.operations.util.files import generate_color_diff
 
 from ..items import Directory, File, Group, NpmPackage, Packages, Perms, Service, User, Venv
 from .facts import packages_state, quiet_fact, snapshot_of
-from .shell import WITH_NETWORK, bounded
+from .shell import WITH_NETWORK, Installs, bounded
 
 q = shlex.quote
 
@@ -291,13 +291,15 @@ PIP_OPTIONS = "--disable-pip-version-check --no-input --timeout 30 --retries 3 -
 
 
 @operation()
-def venv(item: Venv):
+def venv(item: Venv, installs: Installs | None = None):
     """
     Keep a venv made by `item.python` holding `item.requirements`; rebuild it when its
     Python is gone or of another minor version (after an OS upgrade).
 
     + item: the Venv
+    + installs: swap file and extra package indexes for the install (ops/shell.py)
     """
+    installs = installs or Installs()
     live = snapshot_of(host, "venvs", item.path)
     path = q(item.path)
     commands = []
@@ -314,38 +316,37 @@ def venv(item: Venv):
         missing = unmet(item.requirements, installed_distributions(live["dists"]))
     if missing:
         reqs = " ".join(q(r) for r in item.requirements)
-        commands.append(WITH_NETWORK + bounded(f"{path}/bin/pip install {PIP_OPTIONS} {reqs}",
-                                               item.timeout, "pip (the package index or proxy)"))
+        commands.append(WITH_NETWORK + installs.wrap(bounded(
+            f"{path}/bin/pip install {PIP_OPTIONS}{installs.pip_options} {reqs}",
+            item.timeout, "pip (the package index or proxy)")))
     if not commands:
         host.noop(f"{item.path} holds {len(item.requirements)} pinned packages")
+    elif missing:
+        installs.say(host)
     yield from commands
 
 
 # npm itself is fetched from its registry rather than from apt: Debian 12's `npm` package
 # pulls ~300 packages and took ~220 s in the lab, the tarball takes seconds. Pinned and
-# checked by sha256 (taken from the registry tarball, matching its published sha512
-# integrity). npm 10.9 is the newest line that runs on Node 18 (npm 11+ needs Node 20+);
-# it only installs packages and is not kept on the host.
-NPM_VERSION = "10.9.9"
-NPM_SHA256 = "c80bd097147cce32e31010b791bab8c71a26a5e10668210ec9d2e7f4c7cea2a1"
-NPM_URL = f"https://registry.npmjs.org/npm/-/npm-{NPM_VERSION}.tgz"
-
-
+# checked by sha256, one npm per Node major (operations/platform.py: NPM_FOR_NODE); it only
+# installs packages and is not kept on the host.
 @operation()
-def npm_package(item: NpmPackage):
+def npm_package(item: NpmPackage, installs: Installs | None = None):
     """
     Install an npm package globally into its own prefix, with a pinned, checksummed npm.
 
     + item: the NpmPackage (prefix, package, exact version, node binary)
+    + installs: the swap file for the install (ops/shell.py)
     """
+    installs = installs or Installs()
     if (snapshot_of(host, "npm", item.prefix) or {}).get(item.package) == item.version:
         host.noop(f"{item.package} {item.version} is installed in {item.prefix}")
         return
-    yield (
-        WITH_NETWORK
-        + "tmp=$(mktemp -d) && trap 'rm -rf \"$tmp\"' EXIT"
-        f" && curl -fsSL --connect-timeout 20 --max-time 300 --retry 3 -o \"$tmp/npm.tgz\" {NPM_URL}"
-        f" && echo \"{NPM_SHA256}  $tmp/npm.tgz\" | sha256sum -c --quiet -"
+    installs.say(host)
+    yield WITH_NETWORK + installs.wrap(
+        "tmp=$(mktemp -d) && trap 'rm -rf \"$tmp\"' EXIT"
+        f" && curl -fsSL --connect-timeout 20 --max-time 300 --retry 3 -o \"$tmp/npm.tgz\" {item.npm.url}"
+        f" && echo \"{item.npm.sha256}  $tmp/npm.tgz\" | sha256sum -c --quiet -"
         " && tar -xzf \"$tmp/npm.tgz\" -C \"$tmp\""
         " && " + bounded(
             f"{q(item.node)} \"$tmp/package/bin/npm-cli.js\" install --global --prefix "

@@ -109,6 +109,14 @@ class HostFacts(FactBase):
             '2>/dev/null)"',
             "echo \"memory_kb=$(awk '/MemTotal/ {print $2}' /proc/meminfo)\"",
             "echo \"model=$(tr -d '\\000' 2>/dev/null < /proc/device-tree/model)\"",
+            'echo "cpus=$(nproc 2>/dev/null)"',
+            'echo "node=$(node --version 2>/dev/null)"',
+            # Pythons the deploy built (python.provider source): each prefix's interpreter,
+            # with the version it reports only when the modules the stack needs load (a
+            # half-finished build reports nothing and is built again).
+            f"for x in {paths.PYTHON_PREFIXES}/*/bin/python3.*[0-9]; do [ -x \"$x\" ] && "
+            "echo \"pybuilt=$x\037$(\"$x\" -c 'import ssl, sqlite3, ctypes, zlib, venv, sys; "
+            "print(\"%d.%d.%d\" % sys.version_info[:3])' 2>/dev/null)\"; done",
         ]
         for user in users:
             parts.append(f"echo \"passwd=$(getent passwd {shlex.quote(user)})\"")
@@ -131,7 +139,7 @@ class HostFacts(FactBase):
         return "; ".join(parts) + "; true"
 
     def process(self, output: list[str]) -> dict:
-        info: dict = {"passwd": {}, "lines": {}, "addresses": [], "globs": {}}
+        info: dict = {"passwd": {}, "lines": {}, "addresses": [], "globs": {}, "pythons": {}}
         for raw in output:
             key, _, value = raw.partition("=")
             if key == "passwd":
@@ -142,6 +150,9 @@ class HostFacts(FactBase):
             elif key == "line":
                 path, prefix, line = (value.split(_SEP, 2) + ["", ""])[:3]
                 info["lines"][(path, prefix)] = line or None
+            elif key == "pybuilt":
+                path, _, version = value.partition(_SEP)
+                info["pythons"][path] = version.strip() or None
             elif key == "glob":
                 pattern, _, found = value.partition(_SEP)
                 info["globs"].setdefault(pattern, []).append(found)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 
 from .. import paths
 
@@ -19,3 +20,49 @@ def bounded(command: str, seconds: int, what: str) -> str:
     return (f"timeout -k 10 {int(seconds)} {command}; rc=$?; "
             f"if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then echo {q(f'STALLED: {what}: no answer within {seconds} s')} >&2; fi; "
             "[ $rc -eq 0 ]")
+
+
+# A swap file for the install steps of a small host (python.swap_mb).
+SWAP_FILE = f"{paths.STATE}/install.swap"
+
+
+@dataclass(frozen=True)
+class Installs:
+    """How the steps that install software (pip, npm, the CPython build) run on a host: with
+    a temporary swap file on a small host (seed 002's 256 MB VPS cannot build or pip-install
+    JupyterLab without one), and with piwheels as an extra index on 32-bit ARM (Raspberry Pi
+    OS armhf: PyPI has few armv7l wheels, piwheels builds them)."""
+
+    swap_mb: int = 0  # 0: no swap file
+    keep_swap: bool = False
+    extra_index_urls: tuple[str, ...] = ()
+
+    def wrap(self, command: str) -> str:
+        """`command` with the swap file on around it (made if missing, removed afterwards
+        unless kept); its exit status is kept."""
+        if not self.swap_mb:
+            return command
+        on = (f"if ! swapon --show=NAME --noheadings 2>/dev/null | grep -qxF {SWAP_FILE}; then "
+              f"mkdir -p {paths.STATE} && rm -f -- {SWAP_FILE} && (umask 077 && "
+              f"{{ fallocate -l {self.swap_mb}M {SWAP_FILE} 2>/dev/null || "
+              f"dd if=/dev/zero of={SWAP_FILE} bs=1M count={self.swap_mb} status=none; }}) && "
+              f"mkswap {SWAP_FILE} >/dev/null && swapon {SWAP_FILE} && "
+              f"echo 'pyinfra-jupyter: a {self.swap_mb} MiB swap file ({SWAP_FILE}) is on for "
+              "this step' >&2; fi; ")
+        off = "" if self.keep_swap else (
+            f"swapoff {SWAP_FILE} 2>/dev/null; rm -f -- {SWAP_FILE}; ")
+        return f"{on}( {command} ); rc=$?; {off}[ $rc -eq 0 ]"
+
+    def say(self, host) -> None:
+        """Tell the person running the deploy that this step gets a swap file."""
+        if self.swap_mb:
+            from pyinfra import logger
+
+            logger.warning(
+                f"{host.print_prefix}less than 1 GiB of memory: a {self.swap_mb} MiB swap file "
+                f"({SWAP_FILE}) is on while this installs, "
+                + ("and kept (python.keep_swap)" if self.keep_swap else "and removed afterwards"))
+
+    @property
+    def pip_options(self) -> str:
+        return "".join(f" --extra-index-url {shlex.quote(url)}" for url in self.extra_index_urls)

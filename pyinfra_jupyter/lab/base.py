@@ -21,6 +21,9 @@ from pathlib import Path
 from .util import LabError, cache_dir, file_lock, run
 
 RECIPE_VERSION = 3
+# The Debian releases a lab host can run (`lab up --distro NAME`): 11 ships Python 3.9 and
+# Node 12 (the deploy builds its Python), 12 is the default, 13 ships Python 3.13.
+SUITES = {"bullseye": 11, "bookworm": 12, "trixie": 13}
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 SECURITY_MIRROR = "http://deb.debian.org/debian-security"
@@ -38,11 +41,13 @@ CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 PIP_CACHE = "/var/cache/pj-lab/pip"
 NPM_CACHE = "/var/cache/pj-lab/npm"
 
-SOURCES_LIST = f"""\
-deb {MIRROR} {SUITE} main
-deb {MIRROR} {SUITE}-updates main
-deb {SECURITY_MIRROR} {SUITE}-security main
-"""
+
+
+def sources_list(suite: str) -> str:
+    return (f"deb {MIRROR} {suite} main\n"
+            f"deb {MIRROR} {suite}-updates main\n"
+            f"deb {SECURITY_MIRROR} {suite}-security main\n")
+
 
 APT_PROXY_CONF = f"""\
 // Written by the pyinfra-jupyter lab: apt reaches its mirrors via the lab proxy.
@@ -90,7 +95,6 @@ MASKED_UNITS = [
 ]
 
 FILES = {
-    "etc/apt/sources.list": SOURCES_LIST,
     "etc/apt/apt.conf.d/00lab-proxy": APT_PROXY_CONF,
     "etc/environment": ENVIRONMENT,
     "etc/ssh/sshd_config.d/lab.conf": SSHD_CONF,
@@ -104,30 +108,42 @@ def ca_files() -> list[str]:
     return sorted(glob.glob(CA_GLOB))
 
 
-def recipe() -> dict:
+def files(suite: str) -> dict[str, str]:
+    return {"etc/apt/sources.list": sources_list(suite), **FILES}
+
+
+def check_suite(suite: str) -> str:
+    if suite not in SUITES:
+        raise LabError(f"no lab distro {suite!r}: choose one of {', '.join(SUITES)}")
+    return suite
+
+
+def recipe(suite: str = SUITE) -> dict:
     return {
         "version": RECIPE_VERSION,
-        "suite": SUITE,
+        "suite": check_suite(suite),
         "mirror": MIRROR,
         "packages": PACKAGES,
-        "files": FILES,
+        "files": files(suite),
         "masked": MASKED_UNITS,
         "ca": {os.path.basename(p): Path(p).read_text() for p in ca_files()},
     }
 
 
-def recipe_hash() -> str:
-    blob = json.dumps(recipe(), sort_keys=True).encode()
+def recipe_hash(suite: str = SUITE) -> str:
+    blob = json.dumps(recipe(suite), sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
-def base_path() -> Path:
-    return cache_dir() / f"base-{recipe_hash()}"
+def base_path(suite: str = SUITE) -> Path:
+    # bookworm's bases keep their old name (no suite in it): caches stay valid.
+    tag = "" if suite == SUITE else f"{suite}-"
+    return cache_dir() / f"base-{tag}{recipe_hash(suite)}"
 
 
-def ensure_base(log=print) -> Path:
-    """Return the base rootfs for the current recipe, building it if needed."""
-    path = base_path()
+def ensure_base(log=print, suite: str = SUITE) -> Path:
+    """Return the base rootfs for the current recipe of `suite`, building it if needed."""
+    path = base_path(suite)
     if (path / ".complete").exists():
         return path
     with file_lock(cache_dir() / "base.lock"):
@@ -135,10 +151,10 @@ def ensure_base(log=print) -> Path:
             return path
         _clean_stale_builds()
         tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-        log(f"building the base rootfs {path} (debootstrap, about a minute)...")
+        log(f"building the {suite} base rootfs {path} (debootstrap, about a minute)...")
         started = time.monotonic()
         try:
-            _build(tmp)
+            _build(tmp, suite)
             os.rename(tmp, path)
         except BaseException:
             _remove_tree(tmp)
@@ -147,17 +163,17 @@ def ensure_base(log=print) -> Path:
         return path
 
 
-def _build(root: Path) -> None:
+def _build(root: Path, suite: str) -> None:
     root.parent.mkdir(parents=True, exist_ok=True)
     proc = run(
         ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-         SUITE, str(root), MIRROR],
+         suite, str(root), MIRROR],
         check=False,
     )
     if proc.returncode != 0:
         tail = (proc.stdout or "").strip().splitlines()[-3:]
         raise LabError(f"debootstrap failed: {' | '.join(tail)}")
-    for rel, text in FILES.items():
+    for rel, text in files(suite).items():
         dest = root / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(text)
@@ -171,7 +187,7 @@ def _build(root: Path) -> None:
             link.unlink()
         link.symlink_to("/dev/null")
     run(["chroot", str(root), "apt-get", "clean"])
-    (root / ".complete").write_text(json.dumps(recipe(), sort_keys=True, indent=1))
+    (root / ".complete").write_text(json.dumps(recipe(suite), sort_keys=True, indent=1))
 
 
 def _clean_stale_builds() -> None:

@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 
+from .base import SUITE, SUITES
 from .lab import Lab
 from .util import LabError
 
@@ -21,12 +22,15 @@ def _parser() -> argparse.ArgumentParser:
                         help="lab name (default: $PJ_LAB or 'pj')")
     p = argparse.ArgumentParser(
         prog="pyinfra-jupyter lab", parents=[common],
-        description="Disposable Debian 12 hosts (systemd-nspawn) for tests and demos.",
+        description="Disposable Debian hosts (systemd-nspawn) for tests and demos.",
     )
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", parents=[common],
                         help="make sure N hosts are running (keeps existing ones)")
     up.add_argument("count", nargs="?", type=int, default=1, metavar="N")
+    up.add_argument("--distro", choices=sorted(SUITES), default=None,
+                    help="Debian release of the hosts: N hosts of it are made sure of "
+                    f"(default: {SUITE}, and N counts every host)")
     sub.add_parser("down", parents=[common],
                    help="remove the lab: hosts, namespaces, processes, state")
     st = sub.add_parser("status", parents=[common], help="show the lab's hosts")
@@ -43,12 +47,13 @@ def _table(status: dict) -> str:
         f"ssh: user {status['ssh_user']}, key {status['ssh_key']}",
         f"proxy inside hosts: {status['proxy_url']}",
         "",
-        f"{'NAME':<12} {'ADDRESS':<15} {'SSH':<17} {'NETNS':<14} {'PID':>8}  STATE",
+        f"{'NAME':<12} {'ADDRESS':<15} {'SSH':<17} {'NETNS':<14} {'PID':>8}  {'DISTRO':<9} STATE",
     ]
     for h in status["hosts"]:
         lines.append(
             f"{h['name']:<12} {h['address']:<15} 127.0.0.1:{h['ssh_port']:<7} "
-            f"{h['netns']:<14} {h['pid']:>8}  {'running' if h['running'] else 'DEAD'}"
+            f"{h['netns']:<14} {h['pid']:>8}  {h.get('distro', SUITE):<9} "
+            f"{'running' if h['running'] else 'DEAD'}"
         )
     if status.get("services"):
         lines += ["", "services: " + ", ".join(status["services"])]
@@ -60,7 +65,7 @@ def main(argv: list[str]) -> int:
     try:
         lab = Lab(getattr(args, "lab", None), log=lambda msg: print(msg, file=sys.stderr, flush=True))
         if args.command == "up":
-            status = lab.up(args.count)
+            status = lab.up(args.count, distro=args.distro)
             print(_table(status))
         elif args.command == "down":
             lab.down()

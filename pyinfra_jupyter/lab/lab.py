@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import time
 import uuid
@@ -71,12 +72,20 @@ class Lab:
 
     # -- lifecycle -----------------------------------------------------------
 
-    def up(self, count: int = 1) -> dict:
-        """Make sure at least *count* hosts are running (keeping the ones that are)."""
+    def up(self, count: int = 1, distro: str | None = None) -> dict:
+        """Make sure at least *count* hosts are running (keeping the ones that are); with
+        `distro`, at least *count* hosts of that Debian release (base.SUITES)."""
         if count < 0 or count > 89:
             raise LabError("a lab holds 0 to 89 hosts")
+        suite = base.check_suite(distro or base.SUITE)
         preflight.check()
-        base_dir = base.ensure_base(log=self.log)
+        bases = {suite: base.ensure_base(log=self.log, suite=suite)}
+
+        def base_of(s: str) -> Path:
+            if s not in bases:
+                bases[s] = base.ensure_base(log=self.log, suite=s)
+            return bases[s]
+
         with net.alloc_lock():
             # Shared by all labs; (re)started here so a crashed cache heals on any `up`.
             proxy.ensure_acng()
@@ -88,21 +97,33 @@ class Lab:
                     self.log(f"host {h['name']} is gone; recreating it")
                     self._destroy_host(state, h)
                     state["hosts"].remove(h)
-                    state["hosts"].append(self._create_host(state, h["index"], base_dir))
+                    s = h.get("distro", base.SUITE)
+                    state["hosts"].append(self._create_host(state, h["index"], base_of(s), s))
                     self._save(state)
-            while len(state["hosts"]) < count:
+
+            def counted() -> int:
+                return sum(1 for h in state["hosts"]
+                           if distro is None or h.get("distro", base.SUITE) == suite)
+
+            while counted() < count:
                 used = {h["index"] for h in state["hosts"]}
                 i = min(set(range(1, 90)) - used)
-                state["hosts"].append(self._create_host(state, i, base_dir))
+                state["hosts"].append(self._create_host(state, i, bases[suite], suite))
                 state["hosts"].sort(key=lambda h: h["index"])
                 self._save(state)
         return self.status()
 
-    def new_host(self) -> dict:
-        """Add one host and return its status entry."""
+    def new_host(self, distro: str | None = None) -> dict:
+        """Add one host (of `distro`, default bookworm) and return its status entry."""
         state = self.load()
-        before = {h["name"] for h in (state or {"hosts": []})["hosts"]}
-        status = self.up(len(before) + 1)
+        hosts = (state or {"hosts": []})["hosts"]
+        before = {h["name"] for h in hosts}
+        if distro is None:
+            status = self.up(len(before) + 1)
+        else:
+            suite = base.check_suite(distro)
+            same = sum(1 for h in hosts if h.get("distro", base.SUITE) == suite)
+            status = self.up(same + 1, distro=suite)
         return next(h for h in status["hosts"] if h["name"] not in before)
 
     def down(self) -> None:
@@ -139,6 +160,7 @@ class Lab:
                 "netns": h["netns"],
                 "pid": h["pid"],
                 "running": pid_alive(h["pid"]),
+                "distro": h.get("distro", base.SUITE),
                 "create_seconds": h.get("create_seconds"),
                 "boot_seconds": h.get("boot_seconds"),
             }
@@ -215,6 +237,41 @@ class Lab:
 
     def service_log(self, name: str) -> Path:
         return self.dir / "services" / f"{name}.log"
+
+    # -- the CPython build cache -----------------------------------------------
+
+    # A deploy onto a Debian 11 host builds CPython (python.provider "source", ~6 min on two
+    # cores). The lab keeps the first build of each (distro, prefix) and puts it into new
+    # hosts of that distro before their deploy, which then finds it built and skips it.
+    def _python_cache(self, distro: str, prefix: str) -> Path:
+        return cache_dir() / "python" / f"{distro}-{Path(prefix).name}.tar"
+
+    def seed_python(self, name: str, prefix: str) -> bool:
+        """Copy a cached build of `prefix` into host `name`; False when none is cached."""
+        h = self.host(name)
+        cached = self._python_cache(h.get("distro", base.SUITE), prefix)
+        if not cached.exists() or (Path(h["root"]) / prefix.lstrip("/") / "bin").is_dir():
+            return False
+        run(["tar", "-xpf", str(cached), "-C", h["root"]])
+        return True
+
+    def keep_python(self, name: str, prefix: str) -> bool:
+        """Cache host `name`'s build of `prefix` (if it has one and none is cached yet)."""
+        h = self.host(name)
+        cached = self._python_cache(h.get("distro", base.SUITE), prefix)
+        rel = prefix.lstrip("/")
+        if cached.exists() or not (Path(h["root"]) / rel / "bin").is_dir():
+            return False
+        # Only a finished build: its interpreter runs with the modules the stack needs.
+        check = (f"for x in {prefix}/bin/python3.*[0-9]; do \"$x\" -c 'import ssl, sqlite3, "
+                 "ctypes, zlib, venv' || exit 1; done")
+        if self.host_exec(name, check, check=False).returncode != 0:
+            return False
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f".{cached.name}.{os.getpid()}")
+        run(["tar", "-cpf", str(tmp), "-C", h["root"], rel])
+        os.replace(tmp, cached)
+        return True
 
     # -- running commands ----------------------------------------------------
 
@@ -295,13 +352,14 @@ class Lab:
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"pj-lab-{self.name}",
              "-f", str(self.ssh_key)])
 
-    def _create_host(self, state: dict, i: int, base_dir: Path) -> dict:
+    def _create_host(self, state: dict, i: int, base_dir: Path,
+                     distro: str = base.SUITE) -> dict:
         k = state["index"]
         name = f"{self.name}-{i}"
         hdir = self.dir / "hosts" / name
         root = hdir / "root"
         started = time.monotonic()
-        self.log(f"creating host {name} ({net.host_address(k, i)})")
+        self.log(f"creating host {name} ({net.host_address(k, i)}, Debian {distro})")
         if hdir.exists():
             self._unmount(root)
             shutil.rmtree(hdir)
@@ -360,6 +418,7 @@ class Lab:
             "pid": init_pid,
             "nspawn_pid": nspawn_pid,
             "root": str(root),
+            "distro": distro,
         }
         self._wait_booted(host, hdir)
         # Firewalls inside the host need a writable /proc/sys/net (nspawn mounts

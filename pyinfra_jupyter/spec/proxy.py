@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -15,6 +16,12 @@ class ProxySpec(Model):
     version: Version | None = Field(
         None,
         description="configurable-http-proxy release; default: the pin for the host's distro.",
+    )
+    node: Literal["auto", "system", "wheel"] = Field(
+        "auto",
+        description="Where the Node.js that runs the proxy comes from: `system` (the distro's "
+        "nodejs), `wheel` (Node 16 from PyPI's nodejs-bin wheel, which runs on glibc 2.17+, in "
+        "its own venv), or `auto`: the distro's when it is new enough (Node 10+), else `wheel`.",
     )
     ip: str = Field("", description="Address to listen on; empty: all addresses (IPv4 and IPv6).")
     port: Port = Field(443, description="Public HTTPS port.")

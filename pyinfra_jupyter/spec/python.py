@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from .base import Model, OsPackage, Package
@@ -10,6 +12,26 @@ from .base import Model, OsPackage, Package
 class PythonSpec(Model):
     """Which Python runs Jupyter, and what users' kernels get installed system-wide."""
 
+    provider: Literal["auto", "system", "source"] = Field(
+        "auto",
+        description="Where the services' Python comes from: `system` (the distro's python3), "
+        "`source` (CPython built on the host from the pinned release tarball, which the "
+        "controller downloads and checks, into /opt/pyinfra-jupyter/python/VERSION), or "
+        "`auto`: the distro's python3 when it is at least min_version, else `source`.",
+    )
+    optimize: bool | None = Field(
+        None,
+        description="Build CPython with --enable-optimizations (PGO: a faster Python, a build "
+        "about three times longer). Default: only on hosts with 4 GiB of memory or more.",
+    )
+    swap_mb: int = Field(
+        1024, ge=0, le=16384,
+        description="On a host with less than 1 GiB of memory, a swap file of this size is on "
+        "while pip, npm and the CPython build run, and removed afterwards (0: never).",
+    )
+    keep_swap: bool = Field(
+        False, description="Leave that swap file on after the install steps (until reboot).",
+    )
     min_version: str = Field(
         "3.10",
         pattern=r"^3\.\d+$",

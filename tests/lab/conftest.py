@@ -75,8 +75,9 @@ class LabFixture:
         """At least *n* hosts running; returns all of them (existing ones are kept)."""
         return [self._host(h) for h in self.lab.up(n)["hosts"]]
 
-    def new_host(self) -> LabHost:
-        return self._host(self.lab.new_host())
+    def new_host(self, distro: str | None = None) -> LabHost:
+        """A new host (Debian `distro`: bullseye, bookworm, trixie; default bookworm)."""
+        return self._host(self.lab.new_host(distro))
 
     @property
     def hosts(self) -> list[LabHost]:

@@ -168,9 +168,9 @@ if pytest is not None:
     class Site:
         """The lab host, its spec as the user edits it, and the last deploy's output."""
 
-        def __init__(self, lab, tmp_path):
+        def __init__(self, lab, tmp_path, distro: str | None = None):
             self.lab = lab
-            self.host = lab.new_host()
+            self.host = lab.new_host(distro)
             self.password_file = tmp_path / "admin.password"
             # The default site (group_data/all.py), with the admin's password file here.
             self.spec = {
