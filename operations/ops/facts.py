@@ -66,9 +66,11 @@ def _lock_command() -> str:
         f"exec 9>>{LOCK}; "
         f"if ! flock -w {LOCK_WAIT} 9; then echo \"locked=$(cat {LOCK}.who 2>/dev/null)\"; "
         "exit 0; fi; "
-        # The nearest ancestor that is this connection's sshd (through sudo, if any).
+        # The nearest ancestor that is this connection's sshd (through sudo, if any). OpenSSH
+        # 9.8+ (Debian 13, Ubuntu 24.10) runs each connection as `sshd-session`; its `sshd` is
+        # the listener, which never ends (a lock watching it held the host for the lease).
         "s=; p=$$; while [ \"$p\" -gt 1 ] 2>/dev/null; do "
-        "if [ \"$(cat /proc/$p/comm 2>/dev/null)\" = sshd ]; then s=$p; break; fi; "
+        "case \"$(cat /proc/$p/comm 2>/dev/null)\" in sshd|sshd-session) s=$p; break;; esac; "
         "p=$(sed 's/.*) //' /proc/$p/stat 2>/dev/null | cut -d' ' -f2); p=${p:-0}; done; "
         # No sshd (the local connector, a container's exec): the process that ran us.
         "s=${s:-$PPID}; "
