@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv tools test test-reliability test-distros lint demo clean-lab readme-reference
+.PHONY: venv tools test test-reliability test-distros test-arm64 lint demo clean-lab readme-reference
 
 venv: $(VENV)/.installed
 
@@ -29,7 +29,8 @@ test: venv tools
 	$(BIN)/ruff check .
 	@rc=0; \
 	$(BIN)/python -m pytest --ignore=tests/lab $(PYTEST_ARGS) || rc=$$?; \
-	$(BIN)/python -m pytest tests/lab --ignore=tests/lab/test_distros.py $(PYTEST_ARGS) || rc2=$$?; \
+	$(BIN)/python -m pytest tests/lab --ignore=tests/lab/test_distros.py \
+	  --ignore=tests/lab/test_arm64.py $(PYTEST_ARGS) || rc2=$$?; \
 	for code in $$rc $${rc2:-0}; do \
 	  if [ $$code -eq 5 ]; then echo "make test: a pytest run collected no tests" >&2; exit 1; fi; \
 	  if [ $$code -ne 0 ]; then exit $$code; fi; \
@@ -43,6 +44,11 @@ test-reliability: venv tools
 # (tests/lab/test_distros.py; PJ_DISTROS=bullseye picks one). Slow: out of `make test`.
 test-distros: venv tools
 	$(BIN)/python -m pytest tests/lab/test_distros.py $(PYTEST_ARGS)
+
+# Notebook mode on an emulated arm64 lab host, the stand-in for 64-bit Raspberry Pi OS
+# (tests/lab/test_arm64.py; the lab installs qemu-user-static). Slow: out of `make test`.
+test-arm64: venv tools
+	$(BIN)/python -m pytest tests/lab/test_arm64.py $(PYTEST_ARGS)
 
 demo: venv
 	$(BIN)/python -m pyinfra_jupyter.demo

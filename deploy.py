@@ -3,7 +3,7 @@
     pyinfra inventory/<site>.py deploy.py
 
 Thin on purpose. The components, in order (operations/order.py): network → python → users
-→ firewall → tls → proxy → hub | notebook → ddns → notes. `deploy_site` validates the spec
+→ firewall → tls → proxy → hub | notebook → selinux → ddns → notes. `deploy_site` validates the spec
 (nothing runs on any host if it is invalid), reads the host once, and applies each
 component the site's mode wants (operations/site.py).
 """

@@ -268,6 +268,45 @@ def npm_for(node_major: int) -> Npm:
     raise DeployError(f"no npm runs on Node {node_major}; Node {NODE_MIN}+ is needed")
 
 
+# -- CentOS 7 after its end of life ---------------------------------------------------------
+
+# CentOS 7 ended on 2024-06-30: mirrorlist.centos.org is gone (yum fails on its first
+# request) and its last point release, 7.9.2009, lives on at vault.centos.org. The deploy
+# replaces the base repos file with one pointing there, before any package is installed.
+CENTOS7_VAULT_REPO = """\
+# Written by pyinfra-jupyter: CentOS 7 is past its end of life, mirrorlist.centos.org is
+# gone; its last release (7.9.2009) is kept at vault.centos.org.
+[base]
+name=CentOS-7.9.2009 - Base (vault)
+baseurl=http://vault.centos.org/7.9.2009/os/$basearch/
+gpgcheck=1
+gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7
+
+[updates]
+name=CentOS-7.9.2009 - Updates (vault)
+baseurl=http://vault.centos.org/7.9.2009/updates/$basearch/
+gpgcheck=1
+gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7
+
+[extras]
+name=CentOS-7.9.2009 - Extras (vault)
+baseurl=http://vault.centos.org/7.9.2009/extras/$basearch/
+gpgcheck=1
+gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7
+"""
+# EPEL 7 (for openssl11-devel) moved to Fedora's archive; epel-release's own repo file points
+# at the retired metalink.
+EPEL7_ARCHIVE_REPO = """\
+# Written by pyinfra-jupyter: EPEL 7 is archived; its metalink no longer answers.
+[epel]
+name=Extra Packages for Enterprise Linux 7 - $basearch (archive)
+baseurl=https://archives.fedoraproject.org/pub/archive/epel/7/$basearch/
+enabled=1
+gpgcheck=1
+gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-EPEL-7
+"""
+
+
 @dataclass(frozen=True)
 class Release:
     """One row of the distro table: what a release ships, and what we install on it."""
@@ -284,12 +323,18 @@ class Release:
     # Where pam_motd reads login-message snippets (Linux-PAM 1.3.1+); None: no such directory.
     motd_dir: str | None = "/etc/motd.d"
     pins: Pins = field(default_factory=lambda: dict(MODERN))
+    # Package repository files written before anything is installed (path -> content): a
+    # release past its end of life whose mirrors are gone. EPEL's, when the release uses it.
+    repo_files: tuple[tuple[str, str], ...] = ()
+    epel_repo: str | None = None
 
 
 def _rows() -> dict[tuple[str, int], Release]:
     rows = [
         # Linux-PAM 1.1.8 on these: no motd.d. CentOS 7's base has no nodejs (EPEL's is gone).
-        Release("centos", 7, RHEL, "3.6", "firewalld", node=0, openssl="epel", motd_dir=None),
+        Release("centos", 7, RHEL, "3.6", "firewalld", node=0, openssl="epel", motd_dir=None,
+                repo_files=(("/etc/yum.repos.d/CentOS-Base.repo", CENTOS7_VAULT_REPO),),
+                epel_repo=EPEL7_ARCHIVE_REPO),
         Release("ubuntu", 16, DEBIAN, "3.5", "ufw", node=4, openssl="build", motd_dir=None),
         Release("ubuntu", 18, DEBIAN, "3.6", "ufw", node=8, motd_dir=None),
         Release("ubuntu", 20, DEBIAN, "3.8", "ufw", node=10),

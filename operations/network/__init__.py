@@ -47,6 +47,10 @@ def env_file(env: dict[str, str]) -> str:
 def items(site: Site) -> list[Item]:
     network, family = site.spec.network, site.platform.family
     out: list[Item] = [Directory(paths.ETC, mode="755")]
+    for path, content in site.platform.release.repo_files:
+        # Said in the run's output: the host's own repos are replaced.
+        out.append(File(path, content, label=f"Point yum at vault.centos.org ({path}): "
+                        f"{site.platform.label}'s mirrors are gone since its end of life"))
     ca_path = f"{family.ca_anchor_dir}/{CA_FILE}"
     if network.ca_certificates:
         bundle = "".join(pem.strip() + "\n" for pem in network.ca_certificates)

@@ -112,6 +112,14 @@ class HostFacts(FactBase):
             "echo \"memory_kb=$(awk '/MemTotal/ {print $2}' /proc/meminfo)\"",
             "echo \"model=$(tr -d '\\000' 2>/dev/null < /proc/device-tree/model)\"",
             'echo "cpus=$(nproc 2>/dev/null)"',
+            # SELinux (CentOS): its mode, how many of our files restorecon would relabel, and
+            # the ports web servers may bind (operations/selinux).
+            "if command -v getenforce >/dev/null 2>&1; then m=$(getenforce); "
+            "echo \"selinux=$m\"; if [ \"$m\" != Disabled ]; then "
+            "echo \"selinux_relabel=$(restorecon -Rn -v /opt /etc/pyinfra-jupyter /etc/jupyterhub "
+            "/etc/jupyter /etc/systemd/system 2>/dev/null | wc -l)\"; "
+            "echo \"selinux_http_ports=$(semanage port -l 2>/dev/null | awk '$1 == \"http_port_t\" "
+            "&& $2 == \"tcp\" {for (i = 3; i <= NF; i++) printf \"%s\", $i}')\"; fi; fi",
             'echo "node=$(node --version 2>/dev/null)"',
             # Pythons the deploy built (python.provider source): each prefix's interpreter,
             # with the version it reports only when the modules the stack needs load (a

@@ -18,7 +18,7 @@ from pyinfra.api.command import FileUploadCommand
 from pyinfra.api.exceptions import DeployError
 
 from .. import paths
-from ..items import Directory, Item, Packages, Step
+from ..items import Directory, File, Item, Packages, Step
 from ..ops.fetch import fetch
 from ..ops.shell import Installs, bounded
 from ..platform import CPYTHON, OPENSSL, SOURCE_BUILD_PACKAGES
@@ -28,6 +28,7 @@ NAME = "python"
 TITLE = "Install Python"
 SYSTEM_PYTHON = "/usr/bin/python3"
 BUILD_LOG_DIR = "/var/log/pyinfra-jupyter"
+EPEL_REPO = "/etc/yum.repos.d/epel.repo"
 # Where a build unpacks and compiles: made fresh by root, 0700, removed after a good build.
 BUILD_DIR = "/var/tmp/pyinfra-jupyter-build"
 # Seconds a build may take: a Raspberry Pi 3 needs ~40 min without PGO, several hours with.
@@ -123,6 +124,9 @@ def items(site: Site) -> list[Item]:
     if release.openssl == "epel":
         # openssl11-devel (OpenSSL 1.1.1 beside the system's 1.0.2) is in EPEL only.
         result.append(Packages(("epel-release",), "EPEL (for OpenSSL 1.1)", timeout=timeout))
+        if release.epel_repo:
+            result.append(File(EPEL_REPO, release.epel_repo,
+                               label=f"Point EPEL at Fedora's archive ({EPEL_REPO})"))
     result += [
         Packages((*build_packages(site), *spec.os_packages),
                  f"CPython {CPYTHON.version}'s build dependencies and OS packages",

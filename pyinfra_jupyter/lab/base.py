@@ -118,10 +118,12 @@ def check_suite(suite: str) -> str:
     return suite
 
 
-def recipe(suite: str = SUITE) -> dict:
+def recipe(suite: str = SUITE, arch: str | None = None) -> dict:
     return {
         "version": RECIPE_VERSION,
         "suite": check_suite(suite),
+        # Only a foreign architecture is named: bases of the machine's own keep their hash.
+        **({"arch": arch} if arch else {}),
         "mirror": MIRROR,
         "packages": PACKAGES,
         "files": files(suite),
@@ -130,20 +132,22 @@ def recipe(suite: str = SUITE) -> dict:
     }
 
 
-def recipe_hash(suite: str = SUITE) -> str:
-    blob = json.dumps(recipe(suite), sort_keys=True).encode()
+def recipe_hash(suite: str = SUITE, arch: str | None = None) -> str:
+    blob = json.dumps(recipe(suite, arch), sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
-def base_path(suite: str = SUITE) -> Path:
+def base_path(suite: str = SUITE, arch: str | None = None) -> Path:
+    """`arch`: a foreign Debian architecture (None: the machine's own)."""
     # bookworm's bases keep their old name (no suite in it): caches stay valid.
-    tag = "" if suite == SUITE else f"{suite}-"
-    return cache_dir() / f"base-{tag}{recipe_hash(suite)}"
+    tag = ("" if suite == SUITE else f"{suite}-") + (f"{arch}-" if arch else "")
+    return cache_dir() / f"base-{tag}{recipe_hash(suite, arch)}"
 
 
-def ensure_base(log=print, suite: str = SUITE) -> Path:
-    """Return the base rootfs for the current recipe of `suite`, building it if needed."""
-    path = base_path(suite)
+def ensure_base(log=print, suite: str = SUITE, arch: str | None = None) -> Path:
+    """Return the base rootfs for the current recipe of `suite` (and foreign `arch`),
+    building it if needed."""
+    path = base_path(suite, arch)
     if (path / ".complete").exists():
         return path
     with file_lock(cache_dir() / "base.lock"):
@@ -151,10 +155,11 @@ def ensure_base(log=print, suite: str = SUITE) -> Path:
             return path
         _clean_stale_builds()
         tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-        log(f"building the {suite} base rootfs {path} (debootstrap, about a minute)...")
+        log(f"building the {suite} base rootfs {path} (debootstrap, about a minute"
+            + (f"; {arch}, emulated: about ten)..." if arch else ")..."))
         started = time.monotonic()
         try:
-            _build(tmp, suite)
+            _build(tmp, suite, arch)
             os.rename(tmp, path)
         except BaseException:
             _remove_tree(tmp)
@@ -163,11 +168,11 @@ def ensure_base(log=print, suite: str = SUITE) -> Path:
         return path
 
 
-def _build(root: Path, suite: str) -> None:
+def _build(root: Path, suite: str, arch: str | None = None) -> None:
     root.parent.mkdir(parents=True, exist_ok=True)
     proc = run(
-        ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-         suite, str(root), MIRROR],
+        ["debootstrap", "--variant=minbase", *([f"--arch={arch}"] if arch else []),
+         f"--include={','.join(PACKAGES)}", suite, str(root), MIRROR],
         check=False,
     )
     if proc.returncode != 0:
@@ -187,7 +192,7 @@ def _build(root: Path, suite: str) -> None:
             link.unlink()
         link.symlink_to("/dev/null")
     run(["chroot", str(root), "apt-get", "clean"])
-    (root / ".complete").write_text(json.dumps(recipe(suite), sort_keys=True, indent=1))
+    (root / ".complete").write_text(json.dumps(recipe(suite, arch), sort_keys=True, indent=1))
 
 
 def _clean_stale_builds() -> None:

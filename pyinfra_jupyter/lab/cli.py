@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--distro", choices=sorted(SUITES), default=None,
                     help="Debian release of the hosts: N hosts of it are made sure of "
                     f"(default: {SUITE}, and N counts every host)")
+    up.add_argument("--arch", choices=["amd64", "arm64"], default=None,
+                    help="architecture of the hosts: arm64 runs emulated (qemu-user-static, "
+                    "binfmt_misc); slow")
     sub.add_parser("down", parents=[common],
                    help="remove the lab: hosts, namespaces, processes, state")
     st = sub.add_parser("status", parents=[common], help="show the lab's hosts")
@@ -65,7 +68,7 @@ def main(argv: list[str]) -> int:
     try:
         lab = Lab(getattr(args, "lab", None), log=lambda msg: print(msg, file=sys.stderr, flush=True))
         if args.command == "up":
-            status = lab.up(args.count, distro=args.distro)
+            status = lab.up(args.count, distro=args.distro, arch=args.arch)
             print(_table(status))
         elif args.command == "down":
             lab.down()

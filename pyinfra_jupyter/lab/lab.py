@@ -72,19 +72,26 @@ class Lab:
 
     # -- lifecycle -----------------------------------------------------------
 
-    def up(self, count: int = 1, distro: str | None = None) -> dict:
+    def up(self, count: int = 1, distro: str | None = None, arch: str | None = None) -> dict:
         """Make sure at least *count* hosts are running (keeping the ones that are); with
-        `distro`, at least *count* hosts of that Debian release (base.SUITES)."""
+        `distro` (base.SUITES) and/or a foreign `arch` (arm64, emulated), at least *count*
+        hosts of that kind."""
         if count < 0 or count > 89:
             raise LabError("a lab holds 0 to 89 hosts")
         suite = base.check_suite(distro or base.SUITE)
         preflight.check()
-        bases = {suite: base.ensure_base(log=self.log, suite=suite)}
+        if arch and arch == preflight.native_arch():
+            arch = None  # the machine's own
+        if arch:
+            preflight.check_arch(arch)
+        bases = {(suite, arch): base.ensure_base(log=self.log, suite=suite, arch=arch)}
 
-        def base_of(s: str) -> Path:
-            if s not in bases:
-                bases[s] = base.ensure_base(log=self.log, suite=s)
-            return bases[s]
+        def base_of(s: str, a: str | None) -> Path:
+            if (s, a) not in bases:
+                if a:
+                    preflight.check_arch(a)
+                bases[(s, a)] = base.ensure_base(log=self.log, suite=s, arch=a)
+            return bases[(s, a)]
 
         with net.alloc_lock():
             # Shared by all labs; (re)started here so a crashed cache heals on any `up`.
@@ -97,33 +104,38 @@ class Lab:
                     self.log(f"host {h['name']} is gone; recreating it")
                     self._destroy_host(state, h)
                     state["hosts"].remove(h)
-                    s = h.get("distro", base.SUITE)
-                    state["hosts"].append(self._create_host(state, h["index"], base_of(s), s))
+                    s, a = h.get("distro", base.SUITE), h.get("arch")
+                    state["hosts"].append(self._create_host(state, h["index"], base_of(s, a),
+                                                            s, a))
                     self._save(state)
 
             def counted() -> int:
                 return sum(1 for h in state["hosts"]
-                           if distro is None or h.get("distro", base.SUITE) == suite)
+                           if (distro is None or h.get("distro", base.SUITE) == suite)
+                           and h.get("arch") == arch)
 
             while counted() < count:
                 used = {h["index"] for h in state["hosts"]}
                 i = min(set(range(1, 90)) - used)
-                state["hosts"].append(self._create_host(state, i, bases[suite], suite))
+                state["hosts"].append(self._create_host(state, i, bases[(suite, arch)], suite,
+                                                        arch))
                 state["hosts"].sort(key=lambda h: h["index"])
                 self._save(state)
         return self.status()
 
-    def new_host(self, distro: str | None = None) -> dict:
-        """Add one host (of `distro`, default bookworm) and return its status entry."""
+    def new_host(self, distro: str | None = None, arch: str | None = None) -> dict:
+        """Add one host (of `distro`, default bookworm; of a foreign `arch`) and return its
+        status entry."""
         state = self.load()
         hosts = (state or {"hosts": []})["hosts"]
         before = {h["name"] for h in hosts}
-        if distro is None:
+        if distro is None and arch is None:
             status = self.up(len(before) + 1)
         else:
-            suite = base.check_suite(distro)
-            same = sum(1 for h in hosts if h.get("distro", base.SUITE) == suite)
-            status = self.up(same + 1, distro=suite)
+            suite = base.check_suite(distro or base.SUITE)
+            same = sum(1 for h in hosts
+                       if h.get("distro", base.SUITE) == suite and h.get("arch") == arch)
+            status = self.up(same + 1, distro=suite, arch=arch)
         return next(h for h in status["hosts"] if h["name"] not in before)
 
     def down(self) -> None:
@@ -161,6 +173,7 @@ class Lab:
                 "pid": h["pid"],
                 "running": pid_alive(h["pid"]),
                 "distro": h.get("distro", base.SUITE),
+                "arch": h.get("arch") or "native",
                 "create_seconds": h.get("create_seconds"),
                 "boot_seconds": h.get("boot_seconds"),
             }
@@ -353,13 +366,14 @@ class Lab:
              "-f", str(self.ssh_key)])
 
     def _create_host(self, state: dict, i: int, base_dir: Path,
-                     distro: str = base.SUITE) -> dict:
+                     distro: str = base.SUITE, arch: str | None = None) -> dict:
         k = state["index"]
         name = f"{self.name}-{i}"
         hdir = self.dir / "hosts" / name
         root = hdir / "root"
         started = time.monotonic()
-        self.log(f"creating host {name} ({net.host_address(k, i)}, Debian {distro})")
+        self.log(f"creating host {name} ({net.host_address(k, i)}, Debian {distro}"
+                 + (f", {arch} emulated)" if arch else ")"))
         if hdir.exists():
             self._unmount(root)
             shutil.rmtree(hdir)
@@ -419,8 +433,9 @@ class Lab:
             "nspawn_pid": nspawn_pid,
             "root": str(root),
             "distro": distro,
+            **({"arch": arch} if arch else {}),
         }
-        self._wait_booted(host, hdir)
+        self._wait_booted(host, hdir, BOOT_TIMEOUT * (5 if arch else 1))
         # Firewalls inside the host need a writable /proc/sys/net (nspawn mounts
         # /proc/sys read-only); only the host's own mount namespace is touched.
         run(["nsenter", "-t", str(init_pid), "-m", "--", "/bin/sh", "-c",
@@ -452,7 +467,7 @@ class Lab:
         keys.write_text(Path(f"{self.ssh_key}.pub").read_text())
         keys.chmod(0o600)
 
-    def _wait_booted(self, host: dict, hdir: Path) -> None:
+    def _wait_booted(self, host: dict, hdir: Path, timeout: float = BOOT_TIMEOUT) -> None:
         def booted():
             if not pid_alive(host["nspawn_pid"]):
                 raise LabError(
@@ -462,7 +477,7 @@ class Lab:
                        "systemctl", "is-system-running"], check=False).stdout.strip()
             return out in ("running", "degraded")
 
-        wait_for(booted, BOOT_TIMEOUT, f"host {host['name']} to boot")
+        wait_for(booted, timeout, f"host {host['name']} to boot")
 
     def _destroy_host(self, state: dict, h: dict) -> None:
         proc.kill_cgroup(self.name, h["name"])

@@ -80,3 +80,39 @@ def _apt_install(packages: list[str]) -> None:
         finally:
             if created:
                 os.unlink(policy)
+
+
+# Foreign architectures a lab host can run, emulated by qemu-user-static through binfmt_misc
+# (the F flag: the emulator is opened once at registration, so it works inside the host's
+# root without being copied there): Debian arch -> binfmt entry.
+FOREIGN = {"arm64": "qemu-aarch64"}
+BINFMT = "/proc/sys/fs/binfmt_misc"
+
+
+def native_arch() -> str:
+    return run(["dpkg", "--print-architecture"]).stdout.strip()
+
+
+def check_arch(arch: str) -> None:
+    """Make sure hosts of Debian architecture `arch` can run here (emulated if foreign)."""
+    if arch == native_arch():
+        return
+    entry = FOREIGN.get(arch)
+    if entry is None:
+        raise LabError(f"no lab hosts of architecture {arch!r}: amd64 or arm64 (emulated)")
+    conf = f"/usr/lib/binfmt.d/{entry}.conf"
+    if not os.path.exists(conf):
+        _apt_install(["qemu-user-static"])
+    if not os.path.ismount(BINFMT):
+        run(["mount", "-t", "binfmt_misc", "binfmt_misc", BINFMT])
+    registered = f"{BINFMT}/{entry}"
+    if not os.path.exists(registered):
+        with open(conf) as src, open(f"{BINFMT}/register", "w") as reg:
+            reg.write(src.read().strip())
+    with open(registered) as fh:
+        text = fh.read()
+    flags = next((line.split(":", 1)[1] for line in text.splitlines()
+                  if line.startswith("flags:")), "")
+    if not text.startswith("enabled") or "F" not in flags:
+        raise LabError(f"{registered} is not enabled with the F flag; hosts of {arch} "
+                       "cannot start (echo -1 > it, and run `lab up` again)")

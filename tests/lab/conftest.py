@@ -75,9 +75,10 @@ class LabFixture:
         """At least *n* hosts running; returns all of them (existing ones are kept)."""
         return [self._host(h) for h in self.lab.up(n)["hosts"]]
 
-    def new_host(self, distro: str | None = None) -> LabHost:
-        """A new host (Debian `distro`: bullseye, bookworm, trixie; default bookworm)."""
-        return self._host(self.lab.new_host(distro))
+    def new_host(self, distro: str | None = None, arch: str | None = None) -> LabHost:
+        """A new host (Debian `distro`: bullseye, bookworm, trixie; default bookworm; a
+        foreign `arch`, arm64, runs emulated)."""
+        return self._host(self.lab.new_host(distro, arch))
 
     @property
     def hosts(self) -> list[LabHost]:

@@ -99,9 +99,9 @@ if pytest is not None:
     class Site:
         """The lab host, its spec as the user edits it, and the last deploy's output."""
 
-        def __init__(self, lab, tmp_path):
+        def __init__(self, lab, tmp_path, distro: str | None = None, arch: str | None = None):
             self.lab = lab
-            self.host = lab.new_host()
+            self.host = lab.new_host(distro, arch)
             self.spec = copy.deepcopy(SITE)
             self.inventory = tmp_path / "inventory.py"
             self.figures: dict[str, float] = {}
