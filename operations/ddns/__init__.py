@@ -40,6 +40,11 @@ def wanted(spec: SiteSpec) -> bool:
     return True
 
 
+def reads(spec: SiteSpec) -> dict:
+    # Whether the updater's account exists (a site that drops DDNS removes it).
+    return {"accounts": [USER]}
+
+
 def agent_config(spec: SiteSpec) -> dict:
     """The updater's JSON config (no secret: the token lives in its own 0600 file)."""
     ddns = spec.ddns
@@ -72,11 +77,16 @@ def items(site: Site) -> list[Item]:
     spec = site.spec
     ddns = spec.ddns
     if not ddns.enabled:
-        # Removed (a site that dropped DDNS); the state directory is kept: it holds no
-        # secret, and says what the updater last saw.
-        return [Service(f"{UNIT}.timer", enabled=False, running=False),
-                *[Absent(path) for path in UNIT_FILES],
-                Absent(DIR)]
+        # Removed (a site that dropped DDNS, or never had it): nothing of it is left, the
+        # timer stopped first, then its units, settings, token, state and user.
+        out: list[Item] = [Service(f"{UNIT}.timer", enabled=False, running=False),
+                           *[Absent(path) for path in UNIT_FILES],
+                           Absent(DIR), Absent(STATE_DIR)]
+        if site.account(USER):
+            out.append(Step(command, f"Remove the DDNS updater's user {USER}",
+                            {"command": f"userdel {USER} && (groupdel {USER} 2>/dev/null; true)",
+                             "force": True}, key_name="ddns-user-removed"))
+        return out
     out: list[Item] = [
         User(USER, comment="pyinfra-jupyter DDNS updater"),
         Directory(DIR, group=USER, mode="750"),

@@ -105,7 +105,7 @@ def network(lab, acme) -> dict:
     return lab.network(acme.address)
 
 
-def site(lab, acme, host, tmp_path, **tls) -> Path:
+def site(lab, acme, host, tmp_path, ddns: dict | None = None, **tls) -> Path:
     # preflight off: Pebble resolves names with challtestsrv, which lab hosts cannot ask.
     tls_spec = {"type": "acme", "email": "admin@lab.test", "domains": [DOMAIN],
                 "directory": acme.directory, "directory_ca": acme.ca.read_text(),
@@ -118,6 +118,8 @@ def site(lab, acme, host, tmp_path, **tls) -> Path:
         data["ddns"] = {"provider": "duckdns", "domain": DUCK, "token": DUCK_TOKEN,
                         "api_url": f"http://{acme.address}:{DUCK_PORT}",
                         "address": host.address, "interval_minutes": 2}
+    if ddns:
+        data["ddns"] = ddns
     return lab.write_inventory(tmp_path / "inventory.py", [host], host_data=data)
 
 
@@ -259,3 +261,67 @@ def test_dns01_with_port_80_closed(lab, acme, host, tmp_path):
     assert sh("systemctl start pyinfra-jupyter-ddns.service; echo rc=$?").endswith("rc=0")
     assert json.loads(sh("cat /var/lib/pyinfra-jupyter/ddns/state.json"))["sent_ipv4"] == host.address
     assert_no_changes(run_deploy(inventory).stdout)
+    # The site drops DDNS (and DNS-01 with it): nothing of the updater is left behind.
+    plain = site(lab, acme, host, tmp_path)
+    run_deploy(plain)
+    for path in ("/etc/pyinfra-jupyter/ddns", "/var/lib/pyinfra-jupyter/ddns",
+                 "/etc/systemd/system/pyinfra-jupyter-ddns.service",
+                 "/etc/systemd/system/pyinfra-jupyter-ddns.timer"):
+        assert sh(f"test -e {path} && echo left || echo gone") == "gone", path
+    assert sh("getent passwd pj-ddns; getent group pj-ddns; true") == ""
+    assert sh("systemctl is-active pyinfra-jupyter-ddns.timer") != "active"
+    assert_no_changes(run_deploy(plain).stdout)
+
+
+PROVIDER_TOKEN = "provider-token-0123456789abcdef"
+PROVIDERS_PORT = 8057
+
+
+def test_ddns_updater_speaks_each_providers_format(lab, acme, host, tmp_path):
+    """dyndns2, dynv6 and Cloudflare against stand-ins of their real APIs (fake_providers.py)
+    on the lab bridge, reached through the host's firewall: one update on the deploy, none
+    when the address is the same, one when it changed, a refusal fails the unit readably,
+    and the token never reaches the journal or the provider's log."""
+    refuse = tmp_path / "refuse"
+    lab.run_service("providers", [
+        sys.executable, str(Path(__file__).with_name("fake_providers.py")),
+        "--listen", f"{acme.address}:{PROVIDERS_PORT}", "--token", PROVIDER_TOKEN,
+        "--refuse-file", str(refuse)], wait_port=PROVIDERS_PORT)
+    base = f"http://{acme.address}:{PROVIDERS_PORT}"
+    name = "hub.lab.example"
+    cases = [
+        ("dyndns2", {"provider": "dyndns2", "server": "members.lab.example", "hostname": name,
+                     "username": "lab-user", "password": PROVIDER_TOKEN,
+                     "api_url": f"{base}/dyn"},
+         "dyndns2 " + base + "/dyn: badauth: the user name or password is wrong"),
+        ("dynv6", {"provider": "dynv6", "zone": name, "token": PROVIDER_TOKEN,
+                   "api_url": f"{base}/dynv6/api/v2"}, "HTTP 401"),
+        ("cloudflare", {"provider": "cloudflare", "zone": "lab.example", "record": name,
+                        "api_token": PROVIDER_TOKEN, "api_url": f"{base}/cf/client/v4"},
+         "HTTP 403"),
+    ]
+    sh = lambda cmd: host.run(cmd, check=False).stdout.strip()  # noqa: E731
+    log = lambda: lab.lab.service_log("providers").read_text()  # noqa: E731
+    start = "systemctl start pyinfra-jupyter-ddns.service; echo rc=$?"
+    for provider, ddns, refused in cases:
+        ddns = {**ddns, "address": host.address, "interval_minutes": 5}
+        inventory = site(lab, acme, host, tmp_path, ddns=ddns)
+        run_deploy(inventory)  # the settings changed: one update, now
+        sent = f"{provider} {name} ip={host.address} "
+        assert log().count(sent) == 1, log()
+        assert sh(start).endswith("rc=0")  # the timer's run: the same address, nothing sent
+        assert log().count(sent) == 1, log()
+        moved = {**ddns, "address": "192.0.2.55"}  # the home's address changed
+        run_deploy(site(lab, acme, host, tmp_path, ddns=moved))
+        assert log().count(f"{provider} {name} ip=192.0.2.55 ") == 1, log()
+        refuse.touch()  # the provider now refuses this token
+        try:
+            sh("rm -f /var/lib/pyinfra-jupyter/ddns/state.json")
+            assert sh(start).endswith("rc=1")
+        finally:
+            refuse.unlink()
+        journal = sh("journalctl -u pyinfra-jupyter-ddns.service -o cat --no-pager")
+        assert refused in journal, journal[-1500:]
+        assert PROVIDER_TOKEN not in journal
+        assert_no_changes(run_deploy(site(lab, acme, host, tmp_path, ddns=moved)).stdout)
+    assert PROVIDER_TOKEN not in log()

@@ -71,12 +71,20 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
     assert problems == []
 
 
-def test_no_ddns_removes_the_updater():
+def test_no_ddns_removes_the_updater_and_leaves_nothing():
     _, items = _items({"provider": "none"})
     timer = items["pyinfra-jupyter-ddns.timer"]
     assert isinstance(timer, Service) and not timer.enabled and not timer.running
     assert {p for p, i in items.items() if isinstance(i, Absent)} == {
-        *ddns_ops.UNIT_FILES, "/etc/pyinfra-jupyter/ddns"}
+        *ddns_ops.UNIT_FILES, "/etc/pyinfra-jupyter/ddns", "/var/lib/pyinfra-jupyter/ddns"}
+    assert "step:ddns-user-removed" not in items  # no such account on this host
+    # A host where the updater ran: its account goes too (after its timer and files).
+    site = make_site({"users": USERS, "ddns": {"provider": "none"}},
+                     facts={"passwd": {"pj-ddns": {"uid": 998, "gid": 998, "home": "/",
+                                                   "shell": "/usr/sbin/nologin"}}})
+    last = ddns_ops.items(site)[-1]
+    assert last.key == "step:ddns-user-removed"
+    assert last.kwargs["command"].startswith("userdel pj-ddns && ")
 
 
 def test_a_provider_variant_added_in_test_code_only_is_deployed_generically():
