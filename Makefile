@@ -28,7 +28,7 @@ tools: venv
 test: venv tools
 	$(BIN)/ruff check .
 	@rc=0; \
-	$(BIN)/python -m pytest --ignore=tests/lab $(PYTEST_ARGS) || rc=$$?; \
+	$(BIN)/python -m pytest --ignore=tests/lab --ignore=tests/verify $(PYTEST_ARGS) || rc=$$?; \
 	$(BIN)/python -m pytest tests/lab --ignore=tests/lab/test_distros.py \
 	  --ignore=tests/lab/test_arm64.py $(PYTEST_ARGS) || rc2=$$?; \
 	for code in $$rc $${rc2:-0}; do \

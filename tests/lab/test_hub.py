@@ -362,6 +362,30 @@ if pytest is not None:
         report = json.loads(result.stdout[result.stdout.index("{"):])
         return result.returncode, {r["check"]: r for r in report["hosts"][site.host.name]}
 
+    def _testinfra(site) -> subprocess.CompletedProcess:
+        """tests/verify (verify's checks as a testinfra module) against the host, from the
+        probe namespace, as a sysadmin's `pytest --hosts=...` would run it."""
+        status = site.lab.status()
+        return subprocess.run(
+            ["ip", "netns", "exec", status["probe_netns"], sys.executable, "-m", "pytest", "-q",
+             "-p", "no:cacheprovider", "tests/verify",
+             f"--hosts=paramiko://root@{site.host.address}?ssh_identity_file={site.host.ssh_key}"],
+            capture_output=True, text=True, cwd=CLIENT.parents[2],
+            env={**os.environ, "no_proxy": "*", "NO_PROXY": "*"})
+
+    def test_the_testinfra_module_runs_verifys_checks(site):
+        passed = _testinfra(site)
+        assert passed.returncode == 0, passed.stdout[-3000:]
+        assert "3 passed" in passed.stdout
+        site.sh("systemctl stop configurable-http-proxy")
+        try:
+            failed = _testinfra(site)
+            assert failed.returncode == 1, failed.stdout[-3000:]
+            assert "configurable-http-proxy.service" in failed.stdout
+        finally:
+            site.deploy("repair after the testinfra check")
+        assert _testinfra(site).returncode == 0
+
     def test_verify_passes_then_names_each_damage_then_passes_again(site):
         password = site.password_file.read_text().strip()
         code, checks = _verify(site)

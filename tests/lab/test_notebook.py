@@ -73,7 +73,12 @@ if pytest is not None:
     import time
     from pathlib import Path
 
-    from deploy_helpers import assert_no_changes, changed_operations, run_deploy
+    from deploy_helpers import (
+        assert_no_changes,
+        changed_operations,
+        detected_changes,
+        run_deploy,
+    )
 
     pytestmark = pytest.mark.lab
 
@@ -226,7 +231,11 @@ if pytest is not None:
         host.run("runuser -u bob -- touch /srv/notebooks/bob/keep-me.ipynb")
         alice_pid = site.main_pid("alice")
         site.spec["notebook"]["instances"] = site.spec["notebook"]["instances"][:1]
-        site.deploy("instance removed")
+        # The preview of a removal names exactly what the real run then changes.
+        planned = detected_changes(site.preview())
+        assert site.sh("test -d /opt/jupyter/lab-b && echo kept; true") == "kept"  # dry run
+        real = changed_operations(site.deploy("instance removed"))
+        assert sorted(planned) == sorted(real), (planned, real)
         assert not host.service("jupyter-notebook@lab-b").is_running
         assert not host.service("jupyter-notebook@lab-b").is_enabled
         assert not host.file("/etc/jupyter/instances/lab-b").exists
