@@ -37,5 +37,6 @@ def test_notebook_on_arm64_logs_in_and_runs_a_kernel(site):
     venv_python = site.sh("readlink -f /opt/jupyter/alice/bin/python 2>/dev/null || "
                           "readlink -f $(ls -d /opt/jupyter*/*/bin/python | head -n 1)")
     assert site.sh(f"od -An -j18 -N2 -tx1 {venv_python}").split() == ["b7", "00"]
-    assert site.client("kernel", "alice", PASSWORD_A, "1+1") == {"result": "2"}
+    ran = site.client("kernel", "alice", PASSWORD_A, "1+1")
+    assert ran["logged_in"] and ran["result"] == "2", ran
     assert_no_changes(site.deploy("second run"))
