@@ -145,6 +145,9 @@ class Venv:
     requirements: tuple[str, ...]
     label: str
     timeout: int = 1800  # seconds the install may take
+    # Installed from these files (platform.Artifact), which the controller downloads once and
+    # checks, instead of from the package index: the host needs no internet access for them.
+    wheels: tuple[Any, ...] = ()
 
     @property
     def key(self) -> str:

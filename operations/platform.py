@@ -256,9 +256,28 @@ NPM_FOR_NODE = (
 # (Node 15+): on Debian 11's Node 12 the proxy died with a SyntaxError in the lab. 16 is
 # the oldest Node it was seen running on.
 NODE_MIN = 16
-# Node for releases whose own is older: a PyPI wheel, manylinux_2_12 (runs on CentOS 7's glibc
-# 2.17 and Ubuntu 16.04's 2.23), installed with pip into its own venv. It carries npm 8.
+# Node for releases whose own is older: a PyPI wheel, manylinux_2_12 on x86_64 (runs on
+# CentOS 7's glibc 2.17 and Ubuntu 16.04's 2.23), manylinux_2_17 on ARM, installed with pip
+# into its own venv from the file the controller fetched (checked against PyPI's sha256).
 NODE_WHEEL = ("nodejs-bin", "16.15.1a4")
+_PYPI = "https://files.pythonhosted.org/packages"
+NODE_WHEELS = {
+    "x86_64": Artifact(
+        "nodejs_bin-16.15.1a4-py3-none-manylinux_2_12_x86_64.manylinux2010_x86_64.whl",
+        "16.15.1a4", "7895b70f25ab39bb1165ad7f2b3cc14d51c7c98aa19edde9ffc41470c8fa445e",
+        (f"{_PYPI}/c7/ed/32990bdadcc6554535249e7e4552bc82f0b62e0183e5bc37539ab04827e9/"
+         "nodejs_bin-16.15.1a4-py3-none-manylinux_2_12_x86_64.manylinux2010_x86_64.whl",)),
+    "aarch64": Artifact(
+        "nodejs_bin-16.15.1a4-py3-none-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
+        "16.15.1a4", "8f7e64d8e276e77c2d9a1285472d736c0fa300fcc6932d0ba7f5f1482358e23b",
+        (f"{_PYPI}/20/52/87d25ce4d9ce6c1209fbe80c8c962adfe5abb8997ff3b350c069759262dc/"
+         "nodejs_bin-16.15.1a4-py3-none-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",)),
+    "armv7l": Artifact(
+        "nodejs_bin-16.15.1a4-py3-none-manylinux_2_17_armv7l.manylinux2014_armv7l.whl",
+        "16.15.1a4", "e6d3b949e96c0bc1598495fd913b150f79fec9521774f3aea4da721f5080e350",
+        (f"{_PYPI}/13/81/73180695492d336b6c2a493ac305fc9f5863fe00ba97ed16de592ac232ba/"
+         "nodejs_bin-16.15.1a4-py3-none-manylinux_2_17_armv7l.manylinux2014_armv7l.whl",)),
+}
 
 
 def npm_for(node_major: int) -> Npm:

@@ -316,9 +316,24 @@ def venv(item: Venv, installs: Installs | None = None):
         missing = unmet(item.requirements, installed_distributions(live["dists"]))
     if missing:
         reqs = " ".join(q(r) for r in item.requirements)
+        index = installs.pip_options
+        if item.wheels:  # from the controller's checked downloads, not from an index
+            from .fetch import fetch
+
+            wheels = f"{item.path}.wheels"
+            commands.append(f"rm -rf -- {q(wheels)} && mkdir -m 700 -- {q(wheels)}")
+            for artifact in item.wheels:
+                commands.append(FileUploadCommand(str(fetch(artifact)),
+                                                  f"{wheels}/{artifact.name}"))
+            commands.append(" && ".join(
+                f"echo {q(a.sha256 + '  ' + wheels + '/' + a.name)} | sha256sum -c --quiet -"
+                for a in item.wheels))
+            index = f" --no-index --find-links {q(wheels)}"
         commands.append(WITH_NETWORK + installs.wrap(bounded(
-            f"{path}/bin/pip install {PIP_OPTIONS}{installs.pip_options} {reqs}",
+            f"{path}/bin/pip install {PIP_OPTIONS}{index} {reqs}",
             item.timeout, "pip (the package index or proxy)")))
+        if item.wheels:
+            commands.append(f"rm -rf -- {q(item.path + '.wheels')}")
     if not commands:
         host.noop(f"{item.path} holds {len(item.requirements)} pinned packages")
     elif missing:

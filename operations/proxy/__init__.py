@@ -17,7 +17,7 @@ from .. import paths
 from ..items import Absent, File, Item, NpmPackage, Packages, Service, Step, Venv
 from ..ops.accounts import host_secret
 from ..ops.render import render
-from ..platform import NODE_MIN, NODE_WHEEL, Platform, npm_for
+from ..platform import NODE_MIN, NODE_WHEEL, NODE_WHEELS, Platform, npm_for
 from ..python import python_bin, python_version
 from ..site import Site
 
@@ -96,11 +96,16 @@ def items(site: Site) -> list[Item]:
                                         timeout=spec.network.timeout)]
     else:
         name, pin = NODE_WHEEL
+        wheel = NODE_WHEELS.get(platform.arch)
+        if wheel is None:
+            raise DeployError(
+                f"{platform.label}: no {name} wheel for {platform.arch} (x86_64, aarch64 and "
+                f"armv7l have one); install Node {NODE_MIN}+ and set proxy.node to `system`")
         runtime = [Packages(("curl", "ca-certificates"), "curl (fetches npm)",
                             timeout=spec.network.timeout),
                    Venv(NODE_VENV, python_bin(site), python_version(site), (f"{name}=={pin}",),
                         f"Node.js {pin} (PyPI wheel {name}, runs configurable-http-proxy)",
-                        timeout=spec.network.timeout)]
+                        timeout=spec.network.timeout, wheels=(wheel,))]
     return [
         *runtime,
         NpmPackage(PREFIX, "configurable-http-proxy", release, node,

@@ -141,6 +141,18 @@ def test_node_and_the_npm_that_runs_on_it(release, node, npm):
         assert any(isinstance(i, Packages) and "nodejs" in i.names for i in items)
 
 
+def test_the_node_wheel_is_the_hosts_architectures_fetched_by_the_controller():
+    for arch, tag in (("x86_64", "manylinux_2_12_x86_64"), ("aarch64", "manylinux_2_17_aarch64"),
+                      ("armv7l", "manylinux_2_17_armv7l")):
+        site = make_site(HUB, "debian11", facts={"arch": arch})
+        venv = next(i for i in proxy.items(site) if isinstance(i, Venv))
+        (wheel,) = venv.wheels
+        assert tag in wheel.name and len(wheel.sha256) == 64
+        assert wheel.urls[0].startswith("https://files.pythonhosted.org/packages/")
+    with pytest.raises(DeployError, match=r"no nodejs-bin wheel for armv6l.*proxy.node"):
+        proxy.items(make_site(HUB, "debian11", facts={"arch": "armv6l"}))
+
+
 def test_a_distro_node_too_old_is_refused_naming_the_field():
     site = make_site({**HUB, "proxy": {"node": "system"}}, "ubuntu1804")
     with pytest.raises(DeployError, match=r"Node 8.*proxy.node"):

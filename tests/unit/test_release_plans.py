@@ -69,8 +69,10 @@ def _describe(item, site: Site) -> str:
     if isinstance(item, Directory | Perms | Absent):
         return f"{type(item).__name__.lower()} {item.path}"
     if isinstance(item, Venv):
+        wheels = "".join(f" from {a.name} (sha256 {a.sha256[:12]}, fetched by the controller)"
+                         for a in item.wheels)
         return f"venv {item.path} by {item.python} ({item.python_version}): " \
-            + " ".join(item.requirements)
+            + " ".join(item.requirements) + wheels
     if isinstance(item, NpmPackage):
         return (f"npm {item.package}@{item.version} into {item.prefix}, node {item.node}, "
                 f"npm {item.npm.version}")
