@@ -70,10 +70,14 @@ except ImportError:  # in the probe namespace, this file is only the client
 
 if pytest is not None:
     import copy
+    import re
+    import subprocess
     import time
     from pathlib import Path
 
     from deploy_helpers import (
+        PYINFRA,
+        REPO,
         assert_no_changes,
         changed_operations,
         detected_changes,
@@ -100,6 +104,7 @@ if pytest is not None:
     }
     URL = {"alice": "https://{address}:8100/", "lab-b": "https://{address}:9999/bob/"}
     CLIENT = Path(__file__).resolve()
+    _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
     class Site:
         """The lab host, its spec as the user edits it, and the last deploy's output."""
@@ -125,7 +130,12 @@ if pytest is not None:
             """`pyinfra --dry --diff` of the current spec: what a sysadmin reviews first."""
             self.lab.write_inventory(self.inventory, [self.host],
                                      {**self.spec, "network": self.lab.network()})
-            return run_deploy(self.inventory, ["--dry", "--diff"]).stdout
+            # Without -y: pyinfra prints its "Detected changes" table only then.
+            dry = subprocess.run([str(PYINFRA), "--dry", "--diff", str(self.inventory),
+                                  "deploy.py"], cwd=REPO, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+            assert dry.returncode == 0, dry.stdout[-3000:]
+            return _ANSI.sub("", dry.stdout)
 
         def sh(self, command: str) -> str:
             return self.host.run(command).stdout.strip()
