@@ -52,8 +52,27 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--reuse-secrets", action="store_true",
                         help="read the cookie secret and proxy token from the running host "
                         "(SSH) so logins survive the move")
+    backup = sub.add_parser("backup", help="snapshot each host's state (hub database, secrets, "
+                            "configs, TLS) into /var/backups/pyinfra-jupyter/STAMP on the host")
+    backup.add_argument("inventory", help="a pyinfra inventory file")
+    backup.add_argument("--limit", action="append", metavar="HOST", help="only this host")
+    backup.add_argument("--keep", type=int, metavar="N",
+                        help="keep the last N backups (default: the spec's backup.keep)")
+    restore = sub.add_parser("restore", help="put a backup's state back and restart what "
+                             "reads it")
+    restore.add_argument("inventory", help="a pyinfra inventory file")
+    restore.add_argument("--from", dest="stamp", required=True, metavar="STAMP",
+                         help="the backup, as `backup` printed it (e.g. 20261126T031500Z)")
+    restore.add_argument("--limit", action="append", metavar="HOST", help="only this host")
     sub.add_parser("lab", help="disposable Debian hosts on this machine: up [N] | down | status")
     args = parser.parse_args(argv)
+
+    if args.command in ("backup", "restore"):
+        from .backup import backup_inventory, restore_inventory
+
+        if args.command == "backup":
+            return backup_inventory(args.inventory, args.limit, args.keep)
+        return restore_inventory(args.inventory, args.stamp, args.limit)
 
     if args.command == "export":
         from .export import export_inventory

@@ -11,7 +11,7 @@ host's port 443 and prints, as its last line:
     demo: url=https://127.0.0.1:PORT/ user=NAME password_file=PATH
 
 `PJ_DISTRO=bullseye` (or trixie) does the same on a host of that Debian release, in the lab
-"demo-bullseye"; on Debian 11 the deploy builds CPython (once per machine: the lab keeps it).
+"dbullseye"; on Debian 11 the deploy builds CPython (once per machine: the lab keeps it).
 
 Running it again re-uses the lab, the host and the forward; the deploy then changes
 nothing. The secret itself is never printed. `pyinfra-jupyter lab down --lab demo` (or
@@ -56,7 +56,7 @@ def main() -> int:
     # PJ_DISTRO=bullseye|trixie: a host of that Debian release, in a lab of its own (the
     # deploy goes to every host of inventory/lab.py's lab).
     distro = os.environ.get("PJ_DISTRO") or None
-    name = os.environ.get("PJ_LAB") or (f"{DEFAULT_LAB}-{distro}" if distro else DEFAULT_LAB)
+    name = os.environ.get("PJ_LAB") or (f"d{distro}"[:10] if distro else DEFAULT_LAB)
     os.environ["PJ_LAB"] = name  # inventory/lab.py reads it
     started = time.monotonic()
     try:

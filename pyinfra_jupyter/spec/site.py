@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from .backup import BackupSpec
 from .base import KERNEL_PORTS, Model
 from .ddns import DdnsSpec, NoDdns
 from .firewall import FirewallSpec
@@ -43,6 +44,7 @@ class SiteSpec(Model):
     users: UsersSpec = Field(default_factory=UsersSpec)
     ddns: DdnsSpec = Field(default_factory=NoDdns)
     router: RouterSpec = Field(default_factory=RouterSpec)
+    backup: BackupSpec = Field(default_factory=BackupSpec)
 
     # -- derived values every component agrees on ------------------------------------------
 

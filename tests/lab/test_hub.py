@@ -362,6 +362,43 @@ if pytest is not None:
         report = json.loads(result.stdout[result.stdout.index("{"):])
         return result.returncode, {r["check"]: r for r in report["hosts"][site.host.name]}
 
+    def _users(site) -> list[str]:
+        return json.loads(site.sh(
+            "/opt/jupyterhub/bin/python -c \"import json, sqlite3; print(json.dumps(sorted(r[0] "
+            "for r in sqlite3.connect('/var/lib/jupyterhub/jupyterhub.sqlite')"
+            ".execute('select name from users'))))\""))
+
+    def _cli(site, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pyinfra_jupyter.cli", *args],
+                              capture_output=True, text=True, cwd=CLIENT.parents[2])
+
+    def test_backup_then_restore_brings_the_hub_database_back(site):
+        # A row the hub's config would not make again: what only the database knows.
+        site.sh("/opt/jupyterhub/bin/python -c \"import sqlite3; c = sqlite3.connect("
+                "'/var/lib/jupyterhub/jupyterhub.sqlite'); c.execute(\\\"insert into users "
+                "(name, admin) values ('restore-marker', 0)\\\"); c.commit()\"")
+        assert "restore-marker" in _users(site)
+        secret = site.sh("sha256sum /var/lib/jupyterhub/jupyterhub_cookie_secret")
+        made = _cli(site, "backup", str(site.inventory))
+        assert made.returncode == 0, made.stdout + made.stderr
+        stamp = made.stdout.split(" backup ", 1)[1].split()[0]
+        assert site.password_file.read_text().strip() not in made.stdout + made.stderr
+        assert site.sh(f"stat -c '%U %a' /var/backups/pyinfra-jupyter/{stamp}") == "root 700"
+        assert site.sh(f"ls /var/backups/pyinfra-jupyter/{stamp}") == "files.tar\njupyterhub.sqlite"
+        # The database lost by hand: the hub starts over with an empty one.
+        site.sh("systemctl stop jupyterhub && rm /var/lib/jupyterhub/jupyterhub.sqlite && "
+                "systemctl start jupyterhub && sleep 3")
+        assert "restore-marker" not in _users(site)
+        back = _cli(site, "restore", str(site.inventory), "--from", stamp)
+        assert back.returncode == 0, back.stdout + back.stderr
+        assert f"restored {stamp}" in back.stdout
+        assert "restore-marker" in _users(site)
+        assert site.sh("sha256sum /var/lib/jupyterhub/jupyterhub_cookie_secret") == secret
+        assert site.client("kernel", "1+1") == {"result": "2"}  # the hub serves again
+        bad = _cli(site, "restore", str(site.inventory), "--from", "yesterday")
+        assert bad.returncode == 1 and "is not a backup stamp" in bad.stdout
+        assert_no_changes(site.deploy("rerun after the restore"))
+
     def _testinfra(site) -> subprocess.CompletedProcess:
         """tests/verify (verify's checks as a testinfra module) against the host, from the
         probe namespace, as a sysadmin's `pytest --hosts=...` would run it."""

@@ -1,0 +1,167 @@
+"""`pyinfra-jupyter backup INVENTORY` and `restore INVENTORY --from STAMP`: a site's state,
+on the host.
+
+A backup is a directory `/var/backups/pyinfra-jupyter/STAMP` (root's, 0700) holding the
+hub database, copied with sqlite's online backup API (a consistent copy of a live database,
+never a file copy), and `files.tar`: the cookie secret, the proxy token, the rendered
+configs (/etc/jupyterhub, /etc/jupyter), our /etc/pyinfra-jupyter (TLS certificates, the
+ACME account key, the DDNS token) and /var/lib/pyinfra-jupyter. The last `backup.keep`
+backups are kept. Nothing secret leaves the host or is printed.
+
+A restore puts the state back — the database (through the same API, the hub stopped), the
+cookie secret, the proxy token, TLS and agent state — and restarts what reads it. The
+configs are the spec's: they stay as the last deploy wrote them (the backup keeps them for
+reference and diffing).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+
+ROOT = "/var/backups/pyinfra-jupyter"
+STAMP = re.compile(r"\d{8}T\d{6}Z(-\d+)?")
+q = shlex.quote
+
+# sqlite's online backup API, from one file to another (run by the hub venv's python).
+_SQLITE_COPY = ("import sqlite3, sys; s = sqlite3.connect('file:' + sys.argv[1] + '?mode=ro', "
+                "uri=True); t = sqlite3.connect(sys.argv[2]); s.backup(t); t.close(); s.close()")
+
+
+def _hub_paths(spec) -> tuple[str, str, str]:
+    """(database, cookie secret, the hub venv's python) of a hub site."""
+    state = spec.hub.state_dir
+    return f"{state}/jupyterhub.sqlite", f"{state}/jupyterhub_cookie_secret", \
+        f"{spec.hub.prefix}/bin/python"
+
+
+def _state_members(spec) -> list[str]:
+    """What a restore puts back (paths relative to /, as in files.tar)."""
+    members = ["etc/pyinfra-jupyter/proxy-auth.env", "etc/pyinfra-jupyter/tls",
+               "etc/pyinfra-jupyter/ddns", "var/lib/pyinfra-jupyter"]
+    if spec.mode == "hub":
+        members.append(_hub_paths(spec)[1].lstrip("/"))
+    return members
+
+
+def backup_command(spec, keep: int) -> str:
+    files = ["etc/pyinfra-jupyter", "etc/jupyterhub", "etc/jupyter", "var/lib/pyinfra-jupyter"]
+    if spec.mode == "hub":
+        files.append(_hub_paths(spec)[1].lstrip("/"))
+    lines = [
+        "set -e", "umask 077",
+        f"mkdir -p {ROOT} && chmod 700 {ROOT}",
+        "stamp=$(date -u +%Y%m%dT%H%M%SZ)",
+        f"d={ROOT}/$stamp",
+        'if [ -e "$d" ]; then stamp="$stamp-$$"; d="$d-$$"; fi',
+        'mkdir -m 700 "$d"',
+    ]
+    if spec.mode == "hub":
+        db, _, python = _hub_paths(spec)
+        lines.append(f'if [ -f {q(db)} ]; then {q(python)} -c {q(_SQLITE_COPY)} {q(db)} '
+                     '"$d/jupyterhub.sqlite"; fi')
+    existing = " ".join(f"$( [ -e /{f} ] && echo {f} )" for f in files)
+    lines += [
+        f'tar -cpf "$d/files.tar" -C / {existing}',
+        # The oldest beyond `keep` go (stamps sort by time).
+        f"ls -1d {ROOT}/[0-9]*T*Z* 2>/dev/null | sort | head -n -{int(keep)} | "
+        "xargs -r rm -rf --",
+        'echo "stamp=$stamp"',
+        f"echo \"kept=$(ls -1d {ROOT}/[0-9]*T*Z* | wc -l)\"",
+    ]
+    return "\n".join(lines)
+
+
+def restore_command(spec, stamp: str) -> str:
+    if not STAMP.fullmatch(stamp):
+        raise ValueError(f"{stamp!r} is not a backup stamp (like 20261126T031500Z)")
+    d = f"{ROOT}/{stamp}"
+    members = " ".join(q(m) for m in _state_members(spec))
+    lines = [
+        "set -e", "umask 077",
+        f'[ -d {d} ] || {{ echo "no backup {stamp} in {ROOT}" >&2; exit 1; }}',
+        # Only the members this backup holds.
+        f"m=; for x in {members}; do tar -tf {d}/files.tar \"$x\" >/dev/null 2>&1 && "
+        'm="$m $x"; done',
+    ]
+    if spec.mode == "hub":
+        db, _, python = _hub_paths(spec)
+        lines += [
+            "systemctl stop jupyterhub.service",
+            f'[ -z "$m" ] || tar -xpf {d}/files.tar -C / $m',
+            f"if [ -f {d}/jupyterhub.sqlite ]; then rm -f {q(db)}-journal {q(db)}-wal && "
+            f"{q(python)} -c {q(_SQLITE_COPY)} {d}/jupyterhub.sqlite {q(db)} && "
+            f"chown root:root {q(db)} && chmod 600 {q(db)}; fi",
+            "systemctl restart configurable-http-proxy.service",
+            "systemctl start jupyterhub.service",
+        ]
+    else:
+        lines += [f'[ -z "$m" ] || tar -xpf {d}/files.tar -C / $m',
+                  "systemctl restart 'jupyter-notebook@*.service' 2>/dev/null || true"]
+    lines.append(f'echo "restored={stamp}"')
+    return "\n".join(lines)
+
+
+def run_inventory(inventory: str, limit: list[str] | None, command_for, verb: str,
+                  out=sys.stdout) -> int:
+    """Run `command_for(spec)` on each host of `inventory` (as root, with its sudo
+    settings); print one line per host; exit 1 when any failed."""
+    from pyinfra.api import StringCommand
+    from pyinfra.context import ctx_host, ctx_state
+
+    from .cli import InventoryError, connect_inventory, inventory_specs, sudo_arguments
+
+    specs = inventory_specs(inventory)
+    if isinstance(specs, str):
+        print(specs, file=sys.stderr)
+        return 1
+    bad = {name: errors for name, errors in specs if isinstance(errors, list)}
+    if bad:
+        for name, errors in bad.items():
+            print(f"{name}: invalid site spec: " + "; ".join(errors), file=sys.stderr)
+        return 1
+    wanted = {name: spec for name, spec in specs if not limit or name in limit}
+    try:
+        state, hosts = connect_inventory(inventory, list(wanted))
+    except InventoryError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    failed = 0
+    for host in hosts:
+        if not host.connected:
+            print(f"{host.name}: FAIL cannot connect with the inventory's settings", file=out)
+            failed += 1
+            continue
+        try:
+            command = command_for(wanted[host.name])
+        except ValueError as exc:
+            print(f"{host.name}: FAIL {exc}", file=out)
+            failed += 1
+            continue
+        with ctx_state.use(state), ctx_host.use(host):
+            ran, output = host.run_shell_command(
+                StringCommand("sh -c " + q(command)), print_output=False, print_input=False,
+                **sudo_arguments(host))
+        host.disconnect()
+        words = dict(line.split("=", 1) for line in output.stdout_lines if "=" in line)
+        if not ran:
+            print(f"{host.name}: FAIL {verb}: " + " ".join(output.stderr_lines)[-300:], file=out)
+            failed += 1
+        elif verb == "backup":
+            print(f"{host.name}: backup {words.get('stamp')} in {ROOT}/{words.get('stamp')} "
+                  f"({words.get('kept')} kept)", file=out)
+        else:
+            print(f"{host.name}: restored {words.get('restored')}; services restarted",
+                  file=out)
+    return 1 if failed else 0
+
+
+def backup_inventory(inventory: str, limit: list[str] | None = None,
+                     keep: int | None = None) -> int:
+    return run_inventory(inventory, limit,
+                         lambda spec: backup_command(spec, keep or spec.backup.keep), "backup")
+
+
+def restore_inventory(inventory: str, stamp: str, limit: list[str] | None = None) -> int:
+    return run_inventory(inventory, limit, lambda spec: restore_command(spec, stamp), "restore")
