@@ -376,7 +376,8 @@ if pytest is not None:
         # A row the hub's config would not make again: what only the database knows.
         site.sh("/opt/jupyterhub/bin/python -c \"import sqlite3; c = sqlite3.connect("
                 "'/var/lib/jupyterhub/jupyterhub.sqlite'); c.execute(\\\"insert into users "
-                "(name, admin) values ('restore-marker', 0)\\\"); c.commit()\"")
+                "(name, admin, cookie_id) values ('restore-marker', 0, 'f00dcafe')\\\"); "
+                "c.commit()\"")
         assert "restore-marker" in _users(site)
         secret = site.sh("sha256sum /var/lib/jupyterhub/jupyterhub_cookie_secret")
         made = _cli(site, "backup", str(site.inventory))
