@@ -29,8 +29,10 @@ TITLE = "Install Python"
 SYSTEM_PYTHON = "/usr/bin/python3"
 BUILD_LOG_DIR = "/var/log/pyinfra-jupyter"
 EPEL_REPO = "/etc/yum.repos.d/epel.repo"
-# Where a build unpacks and compiles: made fresh by root, 0700, removed after a good build.
-BUILD_DIR = "/var/tmp/pyinfra-jupyter-build"
+# Where a build unpacks and compiles: made fresh by root, 0700, removed after a good build;
+# under our root-owned state directory, never a world-writable one (/var/tmp), where
+# another user could plant the path first.
+BUILD_DIR = f"{paths.STATE}/python-build"
 # Seconds a build may take: a Raspberry Pi 3 needs ~40 min without PGO, several hours with.
 BUILD_TIMEOUT = 4 * 3600
 # PGO (--enable-optimizations) only on hosts with this much memory or more, by default.
@@ -220,7 +222,8 @@ def build_python(present: bool, openssl: str, optimize: bool, jobs: int,
     artifacts = [CPYTHON] + ([OPENSSL] if openssl == "build" else [])
     local = [fetch(a) for a in artifacts]  # once per controller; checked by sha256
     log = build_log()
-    yield (f"rm -rf -- {BUILD_DIR} && mkdir -m 700 -- {BUILD_DIR} && "
+    yield (f"mkdir -p -m 755 -- {paths.STATE} && rm -rf -- {BUILD_DIR} && "
+           f"mkdir -m 700 -- {BUILD_DIR} && "
            f"umask 077 && : > {log} && echo 'build started' $(date -u +%FT%TZ) >> {log}")
     for artifact, path in zip(artifacts, local, strict=True):
         yield FileUploadCommand(str(path), f"{BUILD_DIR}/{artifact.name}")

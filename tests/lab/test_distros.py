@@ -67,7 +67,8 @@ def test_hub_deploys_and_a_kernel_runs_then_nothing_changes(site):
             # The build log stays on the host (root's only); the build dir is gone.
             assert site.sh(f"stat -c %a /var/log/pyinfra-jupyter/python-{CPYTHON.version}"
                            "-build.log") == "600"
-            assert site.sh("test -e /var/tmp/pyinfra-jupyter-build && echo left || echo gone") \
+            assert site.sh("test -e /var/lib/pyinfra-jupyter/python-build && echo left || "
+                           "echo gone") \
                 == "gone"
         # The services run on it: the hub's venv was made by the built Python.
         assert f"home = {PREFIX}/bin" in site.sh("cat /opt/jupyterhub/pyvenv.cfg")
