@@ -388,7 +388,8 @@ if pytest is not None:
         assert site.sh(f"ls /var/backups/pyinfra-jupyter/{stamp}") == "files.tar\njupyterhub.sqlite"
         # The database lost by hand: the hub starts over with an empty one.
         site.sh("systemctl stop jupyterhub && rm /var/lib/jupyterhub/jupyterhub.sqlite && "
-                "systemctl start jupyterhub && sleep 3")
+                "systemctl start jupyterhub && for i in $(seq 120); do "
+                "ss -Hltn 'sport = :8081' | grep -q . && break; sleep 1; done")
         assert "restore-marker" not in _users(site)
         back = _cli(site, "restore", str(site.inventory), "--from", stamp)
         assert back.returncode == 0, back.stdout + back.stderr
