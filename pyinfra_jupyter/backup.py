@@ -95,6 +95,11 @@ def restore_command(spec, stamp: str) -> str:
             f"chown root:root {q(db)} && chmod 600 {q(db)}; fi",
             "systemctl restart configurable-http-proxy.service",
             "systemctl start jupyterhub.service",
+            # Done when the hub answers again (it re-adds its routes to the proxy on start).
+            f"for i in $(seq 120); do ss -Hltn 'sport = :{int(spec.hub.api_port)}' | "
+            "grep -q . && break; sleep 1; done",
+            f"ss -Hltn 'sport = :{int(spec.hub.api_port)}' | grep -q . || {{ echo 'the hub did "
+            "not come back; see journalctl -u jupyterhub' >&2; exit 1; }}",
         ]
     else:
         lines += [f'[ -z "$m" ] || tar -xpf {d}/files.tar -C / $m',

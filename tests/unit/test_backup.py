@@ -27,6 +27,7 @@ def test_restore_puts_back_state_not_configs_and_refuses_a_bad_stamp():
     members = command.split("for x in ", 1)[1].split("; do", 1)[0].split()
     assert "etc/jupyterhub" not in members and "etc/jupyter" not in members
     assert command.index("systemctl stop jupyterhub.service") < command.index("s.backup(t)")
+    assert "ss -Hltn 'sport = :8081'" in command  # returns once the hub answers again
     for bad in ("yesterday", "../../etc", "20261126T031500Z; rm -rf /"):
         with pytest.raises(ValueError, match="is not a backup stamp"):
             restore_command(HUB, bad)
