@@ -99,7 +99,7 @@ def restore_command(spec, stamp: str) -> str:
             f"for i in $(seq 120); do ss -Hltn 'sport = :{int(spec.hub.api_port)}' | "
             "grep -q . && break; sleep 1; done",
             f"ss -Hltn 'sport = :{int(spec.hub.api_port)}' | grep -q . || {{ echo 'the hub did "
-            "not come back; see journalctl -u jupyterhub' >&2; exit 1; }}",
+            "not come back; see journalctl -u jupyterhub' >&2; exit 1; }",
         ]
     else:
         lines += [f'[ -z "$m" ] || tar -xpf {d}/files.tar -C / $m',

@@ -37,3 +37,14 @@ def test_keep_is_validated_in_the_spec():
     assert HUB.backup.keep == 5
     with pytest.raises(SpecError, match="backup.keep"):
         build_spec({"backup": {"keep": 0}})
+
+
+@pytest.mark.parametrize("mode", ["hub", "notebook"])
+def test_both_scripts_are_valid_shell(mode):
+    import subprocess
+
+    spec = HUB if mode == "hub" else build_spec({"mode": "notebook", "notebook": {"instances": [
+        {"name": "a", "user": "alice", "port": 8100, "password": "a-Pw-0123"}]}})
+    for script in (backup_command(spec, 5), restore_command(spec, "20261126T031500Z")):
+        checked = subprocess.run(["sh", "-n"], input=script, capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
