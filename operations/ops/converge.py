@@ -29,7 +29,7 @@ from pyinfra.operations.util.files import generate_color_diff
 
 from ..items import Directory, File, Group, NpmPackage, Packages, Perms, Service, User, Venv
 from .facts import packages_state, quiet_fact, snapshot_of
-from .shell import WITH_NETWORK, Installs, bounded
+from .shell import WITH_NETWORK, Installs, bounded, sha256_check
 
 q = shlex.quote
 
@@ -325,9 +325,8 @@ def venv(item: Venv, installs: Installs | None = None):
             for artifact in item.wheels:
                 commands.append(FileUploadCommand(str(fetch(artifact)),
                                                   f"{wheels}/{artifact.name}"))
-            commands.append(" && ".join(
-                f"echo {q(a.sha256 + '  ' + wheels + '/' + a.name)} | sha256sum -c --quiet -"
-                for a in item.wheels))
+            commands.append(" && ".join(sha256_check(a.sha256, f"{wheels}/{a.name}")
+                                        for a in item.wheels))
             index = f" --no-index --find-links {q(wheels)}"
         commands.append(WITH_NETWORK + installs.wrap(bounded(
             f"{path}/bin/pip install {PIP_OPTIONS}{index} {reqs}",
@@ -361,7 +360,7 @@ def npm_package(item: NpmPackage, installs: Installs | None = None):
     yield WITH_NETWORK + installs.wrap(
         "tmp=$(mktemp -d) && trap 'rm -rf \"$tmp\"' EXIT"
         f" && curl -fsSL --connect-timeout 20 --max-time 300 --retry 3 -o \"$tmp/npm.tgz\" {item.npm.url}"
-        f" && echo \"{item.npm.sha256}  $tmp/npm.tgz\" | sha256sum -c --quiet -"
+        " && " + sha256_check(item.npm.sha256, "$tmp/npm.tgz") +
         " && tar -xzf \"$tmp/npm.tgz\" -C \"$tmp\""
         " && " + bounded(
             f"{q(item.node)} \"$tmp/package/bin/npm-cli.js\" install --global --prefix "

@@ -22,6 +22,12 @@ def bounded(command: str, seconds: int, what: str) -> str:
             "[ $rc -eq 0 ]")
 
 
+def sha256_check(sha256: str, path: str) -> str:
+    """Fails unless the file at `path` (a safe path or a "$var/name" shell word) has this
+    sha256: every download is checked on the host before use."""
+    return f'echo "{sha256}  {path}" | sha256sum -c --quiet -'
+
+
 # A swap file for the install steps of a small host (python.swap_mb).
 SWAP_FILE = f"{paths.STATE}/install.swap"
 

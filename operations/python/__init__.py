@@ -20,7 +20,7 @@ from pyinfra.api.exceptions import DeployError
 from .. import paths
 from ..items import Directory, File, Item, Packages, Step
 from ..ops.fetch import fetch
-from ..ops.shell import Installs, bounded
+from ..ops.shell import Installs, bounded, sha256_check
 from ..platform import CPYTHON, OPENSSL, SOURCE_BUILD_PACKAGES
 from ..site import Site
 
@@ -156,12 +156,12 @@ def build_script(openssl: str, optimize: bool, jobs: int) -> str:
     configure = [f"--prefix={target}", "--with-ensurepip=install",
                  # The prefix's own lib dir first: no clash with a distro libpython.
                  f"LDFLAGS=-Wl,-rpath,{target}/lib"]
-    steps = [f"echo '{CPYTHON.sha256}  {CPYTHON.name}' | sha256sum -c --quiet -",
+    steps = [sha256_check(CPYTHON.sha256, CPYTHON.name),
              f"mkdir {src} && tar -xzf {CPYTHON.name} -C {src} --strip-components=1"]
     if openssl == "build":
         ossl = f"{target}/openssl"
         steps += [
-            f"echo '{OPENSSL.sha256}  {OPENSSL.name}' | sha256sum -c --quiet -",
+            sha256_check(OPENSSL.sha256, OPENSSL.name),
             f"mkdir openssl && tar -xzf {OPENSSL.name} -C openssl --strip-components=1",
             # The system's certificate store (/etc/ssl) as its default; install_sw leaves
             # /etc/ssl alone.

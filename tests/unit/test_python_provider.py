@@ -68,7 +68,7 @@ def test_ubuntu1604_builds_openssl_111_into_the_prefix():
     assert "libssl-dev" not in names and "build-essential" in names  # 1.0.2's headers: no
     command = py.build_script("build", False, 2)
     ossl = f"/opt/pyinfra-jupyter/python/{CPYTHON.version}/openssl"
-    assert f"echo '{OPENSSL.sha256}  {OPENSSL.name}' | sha256sum -c --quiet -" in command
+    assert f'echo "{OPENSSL.sha256}  {OPENSSL.name}" | sha256sum -c --quiet -' in command
     assert f"./config --prefix={ossl} --openssldir=/etc/ssl shared no-tests" in command
     assert f"--with-openssl={ossl} --with-openssl-rpath=auto" in command
 
@@ -77,7 +77,7 @@ def test_debian11_uses_its_own_openssl_and_altinstall():
     items = py.items(make_site(HUB, "debian11"))
     assert "libssl-dev" in next(i for i in items if isinstance(i, Packages)).names
     command = py.build_script("system", False, 4)
-    assert f"echo '{CPYTHON.sha256}  {CPYTHON.name}' | sha256sum -c --quiet -" in command
+    assert f'echo "{CPYTHON.sha256}  {CPYTHON.name}" | sha256sum -c --quiet -' in command
     assert "make -j4" in command and "make altinstall" in command
     assert "--enable-optimizations" not in command and "--with-openssl" not in command
     assert "openssl-1.1.1w" not in command
