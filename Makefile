@@ -30,7 +30,7 @@ test: venv tools
 	@rc=0; \
 	$(BIN)/python -m pytest --ignore=tests/lab --ignore=tests/verify $(PYTEST_ARGS) || rc=$$?; \
 	$(BIN)/python -m pytest tests/lab --ignore=tests/lab/test_distros.py \
-	  --ignore=tests/lab/test_arm64.py $(PYTEST_ARGS) || rc2=$$?; \
+	  --ignore=tests/lab/test_arm64.py --durations=40 $(PYTEST_ARGS) || rc2=$$?; \
 	for code in $$rc $${rc2:-0}; do \
 	  if [ $$code -eq 5 ]; then echo "make test: a pytest run collected no tests" >&2; exit 1; fi; \
 	  if [ $$code -ne 0 ]; then exit $$code; fi; \

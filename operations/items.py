@@ -129,10 +129,28 @@ class Absent:
 
     path: str
     label: str = ""
+    # Removed only while it holds this file (relative to it), e.g. a venv's pyvenv.cfg: a
+    # directory the spec names that turned out to be something else is never removed.
+    marker: str = ""
 
     @property
     def key(self) -> str:
         return f"absent:{self.path}"
+
+
+@dataclass(frozen=True)
+class AbsentUser:
+    """An account the deploy made that must go (uninstall): deleted only when its comment
+    (GECOS) still carries our marker, so an account someone else made or took over is never
+    touched. Its home directory stays unless `remove_home`."""
+
+    name: str
+    remove_home: bool = False
+    marker: str = "pyinfra-jupyter"
+
+    @property
+    def key(self) -> str:
+        return f"absent-user:{self.name}"
 
 
 @dataclass(frozen=True)
@@ -212,5 +230,5 @@ class Step:
         return f"step:{self.key_name or self.label}"
 
 
-Item = (Packages | Group | User | Directory | File | Perms | Absent | Venv | NpmPackage | Service
-        | Step)
+Item = (Packages | Group | User | Directory | File | Perms | Absent | AbsentUser | Venv | NpmPackage
+        | Service | Step)

@@ -56,3 +56,20 @@ def run(site: Site, changed: dict[str, bool]) -> None:
     # Without sudo: sudo may reset the environment, and SSH_CONNECTION with it.
     rules = plan(spec, host.get_fact(SshConnection, _sudo=False))
     BACKENDS[backend].apply(rules, platform, spec.firewall, site.over_ssh)
+
+
+def remove(site: Site) -> None:
+    """Uninstall our rules. nftables: delete our table, which restores what was there before.
+    ufw, firewalld and iptables own the whole rule set they manage, so there is no "before" to
+    go back to: they keep a safe default instead — inbound denied except SSH (the connected
+    port and `ssh_ports`), applied under the same rollback guard as a deploy."""
+    spec, platform = site.spec, site.platform
+    backend = backend_for(spec, platform)
+    if backend == "none":
+        return
+    if backend == "nftables":
+        nftables.remove()
+        return
+    rules = plan(spec, host.get_fact(SshConnection, _sudo=False))
+    ssh_only = RuleSet(allow=tuple(a for a in rules.allow if a.comment == "SSH"), closed=())
+    BACKENDS[backend].apply(ssh_only, platform, spec.firewall, site.over_ssh)

@@ -99,6 +99,39 @@ def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec,
                     unit="nftables.service")
 
 
+class NftTableExists(FactBase):
+    """Is our table loaded?"""
+
+    requires_command = "nft"
+
+    def command(self) -> str:
+        return f"if nft list table {TABLE} >/dev/null 2>&1; then echo yes; else echo no; fi"
+
+    def process(self, output: list[str]) -> bool:
+        return bool(output) and output[0].strip() == "yes"
+
+
+@operation()
+def drop_table():
+    """Delete our table (uninstall): the host's other tables stay as they were.
+
+    + (none)
+    """
+    if not host.get_fact(NftTableExists):
+        host.noop(f"no nftables table {TABLE}")
+        return
+    yield f"nft delete table {TABLE}"
+
+
+def remove() -> None:
+    """Uninstall: our table is all the deploy added to the ruleset, so deleting it (and its
+    line in the boot config) puts the firewall back as it was before. It only opens, never
+    closes, so it cannot cut SSH and needs no rollback guard."""
+    drop_table(name=f"Delete the nftables table {TABLE} (the host's other rules stay)")
+    files.line(name=f"Stop loading {CONF} at boot ({BOOT_CONF})", path=BOOT_CONF,
+               line=f'^include "{CONF}"$', present=False)
+
+
 def _text(content: str):
     from io import StringIO
 

@@ -22,12 +22,15 @@ import shlex
 from pathlib import Path
 
 from pydantic import SecretStr
+from pyinfra import host
+from pyinfra.api import operation
 from pyinfra.api.exceptions import DeployError
 
 from pyinfra_jupyter.spec import SiteSpec
 
 from .. import paths
-from ..items import Absent, Directory, File, Item, Perms, Service, Venv
+from ..items import Absent, Directory, File, Item, Perms, Service, Step, Venv
+from ..ops.facts import snapshot_of
 from ..ops.render import render
 from ..platform import Platform, SystemdCaps
 from ..python import python_bin, python_version
@@ -181,3 +184,31 @@ def items(site: Site) -> list[Item]:
         ),
     ]
     return out
+
+
+
+# A runtime drop-in (gone at the next boot if the uninstall is cut short).
+_STOP_ALL = "/run/systemd/system/jupyterhub.service.d"
+
+
+@operation()
+def stop_with_servers():
+    """Stop the hub and every single-user server it started: local servers live in the hub's
+    cgroup and outlive a plain stop (KillMode=process, so a hub restart keeps them); the
+    systemd spawner's run as units of their own.
+
+    + (none)
+    """
+    live = snapshot_of(host, "units", paths.HUB_UNIT) or {}
+    if live.get("ActiveState") not in ("active", "activating", "reloading"):
+        host.noop(f"{paths.HUB_UNIT} is not running")
+        return
+    yield (f"mkdir -p {_STOP_ALL} && printf '[Service]\\nKillMode=control-group\\n' > "
+           f"{_STOP_ALL}/uninstall.conf && systemctl daemon-reload && "
+           f"systemctl stop {paths.HUB_UNIT}; rm -rf {_STOP_ALL}; systemctl daemon-reload; "
+           "systemctl stop 'jupyter-*-singleuser.service' 2>/dev/null; true")
+
+
+def before_removal(site: Site) -> list[Item]:
+    """Uninstall, first: the hub goes down with its users' servers."""
+    return [Step(stop_with_servers, "Stop the hub and the single-user servers it started")]

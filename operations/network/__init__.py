@@ -85,3 +85,11 @@ def users_env(site: Site, env: dict[str, str]) -> dict[str, str]:
         return env
     proxy_keys = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"}
     return {k: v for k, v in env.items() if k not in proxy_keys}
+
+
+def after_removal(site: Site) -> list[Item]:
+    """Uninstall: the CA anchor is gone with our files; the system bundle is rebuilt then."""
+    family = site.platform.family
+    return [Step(command, "Rebuild the system CA bundle (without the spec's CA certificates)",
+                 {"command": family.ca_rebuild},
+                 restart_on=(f"absent:{family.ca_anchor_dir}/{CA_FILE}",))]

@@ -11,6 +11,7 @@ from pyinfra import host
 
 from ..items import (
     Absent,
+    AbsentUser,
     Directory,
     File,
     Group,
@@ -37,9 +38,11 @@ def snapshot_request(items: list[Item], platform: Platform) -> dict:
     for item in items:
         if isinstance(item, File | Directory | Perms | Absent):
             request["paths"].append(item.path)
+            if isinstance(item, Absent) and item.marker:
+                request["paths"].append(f"{item.path}/{item.marker}")
         elif isinstance(item, Service):
             request["units"].append(item.unit)
-        elif isinstance(item, User):
+        elif isinstance(item, User | AbsentUser):
             request["users"].append(item.name)
         elif isinstance(item, Group):
             request["groups"].append(item.name)
@@ -93,7 +96,12 @@ def _run(item: Item, platform: Platform, changed: dict[str, bool], installs: Ins
         return converge.perms(name=item.label or f"Keep the owner and mode of {item.path}",
                               item=item).will_change
     if isinstance(item, Absent):
-        return converge.absent(name=item.label or f"Remove {item.path}", path=item.path).will_change
+        return converge.absent(name=item.label or f"Remove {item.path}", path=item.path,
+                               marker=item.marker).will_change
+    if isinstance(item, AbsentUser):
+        return converge.absent_user(name=f"Delete the account {item.name}"
+                                    + (" and its home directory" if item.remove_home else ""),
+                                    item=item).will_change
     if isinstance(item, Group):
         return converge.group(name=f"Create the group {item.name}", item=item).will_change
     if isinstance(item, User):

@@ -27,7 +27,18 @@ from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import FileContents
 from pyinfra.operations.util.files import generate_color_diff
 
-from ..items import Directory, File, Group, NpmPackage, Packages, Perms, Service, User, Venv
+from ..items import (
+    AbsentUser,
+    Directory,
+    File,
+    Group,
+    NpmPackage,
+    Packages,
+    Perms,
+    Service,
+    User,
+    Venv,
+)
 from .facts import packages_state, quiet_fact, snapshot_of
 from .shell import WITH_NETWORK, Installs, bounded, sha256_check
 
@@ -181,14 +192,20 @@ def perms(item: Perms):
 
 
 @operation()
-def absent(path: str):
+def absent(path: str, marker: str = ""):
     """
     Remove a file or directory tree we made and no longer need.
 
     + path: what to remove (nothing happens when it is already gone)
+    + marker: a file it must hold to be removed (e.g. a venv's pyvenv.cfg)
     """
     if not snapshot_of(host, "paths", path):
         host.noop(f"{path} is already absent")
+        return
+    if marker and not snapshot_of(host, "paths", f"{path}/{marker}"):
+        logger.warning(f"{host.print_prefix}{path} holds no {marker}: it is not what the "
+                       "deploy made, so it stays")
+        host.noop(f"{path} kept (no {marker} in it)")
         return
     yield f"rm -rf -- {q(path)}"
 
@@ -239,6 +256,27 @@ def user(item: User):
     if not commands:
         host.noop(f"user {item.name} is up to date")
     yield from commands
+
+
+@operation()
+def absent_user(item: AbsentUser):
+    """
+    Delete an account we made (its comment still carries our marker); its home stays unless
+    the item says otherwise.
+
+    + item: the AbsentUser
+    """
+    live = snapshot_of(host, "users", item.name)
+    if not live:
+        host.noop(f"no account {item.name}")
+        return
+    if item.marker not in live.get("comment", ""):
+        host.noop(f"{item.name} was not made by pyinfra-jupyter (comment "
+                  f"{live.get('comment', '')!r}): kept")
+        return
+    # Its processes first (userdel refuses a logged-in account); then the account.
+    yield f"pkill -KILL -u {q(item.name)} 2>/dev/null; true"
+    yield shlex.join(["userdel", *(["--remove"] if item.remove_home else []), item.name])
 
 
 @operation()

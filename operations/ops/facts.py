@@ -268,7 +268,8 @@ def _parse(output: list[str]) -> dict:
         elif key == "user":
             name, passwd, groups = (value.split(_SEP) + ["", ""])[:3]
             fields = passwd.split(":")
-            snap["users"][name] = {"home": fields[5] if len(fields) > 5 else "",
+            snap["users"][name] = {"comment": fields[4] if len(fields) > 4 else "",
+                                   "home": fields[5] if len(fields) > 5 else "",
                                    "shell": fields[6] if len(fields) > 6 else "",
                                    "groups": sorted(groups.split())}
         elif key == "group":

@@ -19,6 +19,7 @@ from .proxy import ProxySpec
 from .python import PythonSpec
 from .router import RouterSpec
 from .tls import SelfSignedTls, TlsSpec
+from .uninstall import UninstallSpec
 from .users import UsersSpec
 
 
@@ -45,6 +46,7 @@ class SiteSpec(Model):
     ddns: DdnsSpec = Field(default_factory=NoDdns)
     router: RouterSpec = Field(default_factory=RouterSpec)
     backup: BackupSpec = Field(default_factory=BackupSpec)
+    uninstall: UninstallSpec = Field(default_factory=UninstallSpec)
 
     # -- derived values every component agrees on ------------------------------------------
 

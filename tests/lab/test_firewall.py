@@ -173,3 +173,23 @@ def test_rollback_timer_restores_the_rules_when_not_confirmed(site):
     # The real deploy converges again (the bad run left its rules in the boot config).
     site.deploy("after rollback")
     assert_no_changes(_out(site.deploy("rerun after rollback")))
+
+
+def test_uninstall_removes_our_rules_and_keeps_ssh(site):
+    """Last (it takes the rules away): nftables gets the host's ruleset back as it was (our
+    table gone, the others' untouched); the backends that own the whole rule set keep a safe
+    default, inbound denied but SSH."""
+    run_deploy(site.inventory, deploy_file="tests/lab/firewall_uninstall.py")
+    assert site.ssh_banner_from_probe().startswith("SSH-2.0")
+    test_ssh_still_works(site)
+    assert not site.from_probe(KERNEL) or site.backend == "nftables"
+    if site.backend == "nftables":
+        assert "pyinfra_jupyter" not in site.sh("nft list tables")
+        assert "pyinfra-jupyter" not in site.sh("cat /etc/nftables.conf")
+        assert site.from_probe(PUBLIC)  # nothing filters any more, as before the deploy
+    else:
+        assert not site.from_probe(PUBLIC)
+        assert f"{PUBLIC}" not in site.sh(LIVE_RULES[site.backend])
+    assert site.sh("ls /etc/pyinfra-jupyter /var/lib/pyinfra-jupyter 2>/dev/null; true") == ""
+    assert_no_changes(run_deploy(site.inventory,
+                                 deploy_file="tests/lab/firewall_uninstall.py").stdout)

@@ -435,7 +435,15 @@ if pytest is not None:
         # Damage a sysadmin (or a bad night) could do; verify must name every one.
         site.sh("systemctl stop configurable-http-proxy; "
                 "chmod 644 /etc/pyinfra-jupyter/tls/for/jupyter-proxy/privkey.pem; "
-                "echo '# edited' >> /etc/jupyterhub/jupyterhub_config.py")
+                "echo '# edited' >> /etc/jupyterhub/jupyterhub_config.py; "
+                # The certificate deleted; a kernel-range port open to the world; a pin
+                # downgraded in the hub's venv (through the lab's package proxy).
+                "rm /etc/pyinfra-jupyter/tls/fullchain.pem; "
+                "nft insert rule inet pyinfra_jupyter input tcp dport 50000 accept; "
+                "systemd-run -q --unit=pj-open-50000 python3 -m http.server 50000 "
+                "--bind 0.0.0.0 --directory /tmp; "
+                "set -a; . /etc/pyinfra-jupyter/network.env; set +a; "
+                "/opt/jupyterhub/bin/pip install -q --no-deps jupyterhub-idle-culler==1.4.0")
         code, checks = _verify(site)
         failed = {k: v["detail"] for k, v in checks.items() if v["status"] == "fail"}
         assert code == 1
@@ -443,12 +451,76 @@ if pytest is not None:
         assert any("for/jupyter-proxy/privkey.pem" in k for k in failed), failed
         assert any("jupyterhub_config.py" in k for k in failed), failed
         assert any(k.startswith("https") for k in failed), failed
+        assert "0.0.0.0:50000" in failed.get("kernel ports 49152-65535 on loopback only", ""), failed
+        assert any("tls/fullchain.pem" in k for k in failed), failed
+        assert "jupyterhub-idle-culler" in failed.get("venv /opt/jupyterhub", ""), failed
+        site.sh("systemctl stop pj-open-50000")
         assert password not in json.dumps(checks)
         # One deploy repairs all of it; verify agrees.
         site.deploy("repair after damage")
         code, checks = _verify(site)
         failed = {k: v["detail"] for k, v in checks.items() if v["status"] == "fail"}
         assert code == 0 and not failed, failed
+
+
+    # Paths, units and accounts of ours that an uninstall must leave nowhere.
+    OURS = ("/etc/pyinfra-jupyter /etc/jupyterhub /etc/jupyter/instances /opt/jupyterhub "
+            "/opt/configurable-http-proxy /opt/pyinfra-jupyter /var/lib/jupyterhub "
+            "/var/lib/pyinfra-jupyter /var/log/pyinfra-jupyter /etc/motd.d/pyinfra-jupyter "
+            "/etc/apt/apt.conf.d/90pyinfra-jupyter-proxy "
+            "/usr/local/share/ca-certificates/pyinfra-jupyter.crt "
+            "/etc/systemd/system/*jupyter* /etc/systemd/system/pj-*")
+
+    def _port_open_from_probe(site, port: int) -> bool:
+        probe = site.lab.probe(
+            "python3 -c 'import socket,sys; s=socket.socket(); s.settimeout(5); "
+            f"sys.exit(s.connect_ex((\"{site.host.address}\", {port})))'")
+        return probe.returncode == 0
+
+    def test_uninstall_leaves_nothing_of_ours_keeps_homes_then_a_fresh_deploy_works(site):
+        # A user's server is running (still, from the login tests above) and their home
+        # holds their work.
+        if site.sh("pgrep -u admin -c || true") == "0":
+            assert site.client("kernel", "1+1") == {"result": "2"}
+        assert site.sh("pgrep -u admin -c || true") != "0"
+        site.sh("runuser -u admin -- sh -c 'echo results > /home/admin/work.txt'")
+        work = site.sh("sha256sum /home/admin/work.txt")
+        password = site.password_file.read_text().strip()
+        # --dry lists every removal first and removes nothing.
+        dry = subprocess.run([str(PYINFRA), "--dry", str(site.inventory), "uninstall.py"],
+                             cwd=CLIENT.parents[2], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+        assert dry.returncode == 0, dry.stdout[-3000:]
+        planned = detected_changes(dry.stdout)
+        assert site.sh("systemctl is-active jupyterhub") == "active"
+        real = run_deploy(site.inventory, deploy_file="uninstall.py").stdout
+        assert sorted(planned) == sorted(changed_operations(real)), (planned, real[-3000:])
+        assert any("Remove /opt/jupyterhub" in name for name in planned), planned
+        assert password not in dry.stdout + real
+        # Nothing of ours: files, units, processes, listening ports, firewall rules, accounts.
+        assert site.sh(f"ls -d {OURS} 2>/dev/null; true") == ""
+        assert site.sh("systemctl list-units --all --no-legend '*jupyter*' 'pj-*'") == ""
+        assert site.sh("pgrep -u admin -c || true") == "0", "the user's server still runs"
+        listening = {line.split()[3] for line in site.sh("ss -Hltn").splitlines()}
+        assert {a.rsplit(":", 1)[1] for a in listening} <= {"22", "3128"}, listening
+        assert "pyinfra_jupyter" not in site.sh("nft list tables")
+        assert "pyinfra-jupyter" not in site.sh("cat /etc/nftables.conf")
+        assert site.sh("getent passwd jupyter-proxy || true") == ""
+        # SSH still answers from outside; the people's accounts and homes are intact.
+        assert _port_open_from_probe(site, 22)
+        assert site.sh("getent passwd admin").startswith("admin:")
+        assert site.sh("sha256sum /home/admin/work.txt") == work
+        # The last backup stays (root's, 0700), holding the hub's database.
+        stamps = site.sh("ls /var/backups/pyinfra-jupyter").split()
+        assert len(stamps) == 1, stamps
+        backup = f"/var/backups/pyinfra-jupyter/{stamps[0]}"
+        assert site.sh(f"stat -c '%U %a' {backup}") == "root 700"
+        assert "jupyterhub.sqlite" in site.sh(f"ls {backup}")
+        assert_no_changes(run_deploy(site.inventory, deploy_file="uninstall.py").stdout)
+        # The host takes a fresh deploy, and the same person logs in again.
+        site.deploy("fresh deploy after the uninstall")
+        assert site.client("kernel", "1+1") == {"result": "2"}
+        assert site.sh("sha256sum /home/admin/work.txt") == work
 
 
 if __name__ == "__main__":
