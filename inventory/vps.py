@@ -5,5 +5,6 @@
 """
 
 vps = [
-    ("hub.example.org", {"ssh_user": "ubuntu", "ssh_key": "~/.ssh/id_ed25519"}),
+    # A non-root login: `_sudo` has pyinfra run every operation through sudo.
+    ("hub.example.org", {"ssh_user": "ubuntu", "ssh_key": "~/.ssh/id_ed25519", "_sudo": True}),
 ]

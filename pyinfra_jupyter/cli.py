@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import pickle
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -141,14 +144,71 @@ def load_inventory_data(inventory: str) -> list[tuple[str, dict]] | str:
     """(host name, merged data) for each host, or a one-line reason it could not be loaded.
 
     Uses pyinfra's own inventory loader, so group data merges exactly as in a deploy:
-    group_data/ of the current directory and of the inventory's directory.
+    group_data/ of the current directory and of the inventory's directory. The inventory and
+    group data are user code, run in a forked child: one that ends the process (`os._exit`)
+    or dies cannot end or fake the check, it only fails it.
     """
+    # Imported here, before the fork, so the child starts warm.
+    from pyinfra.api import State  # noqa: F401
+    from pyinfra_cli.inventory import make_inventory  # noqa: F401
+
+    if not Path(inventory).is_file():
+        return "no such inventory file"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    # Closed through file objects: pyinfra_cli's gevent patches os.close to close lazily.
+    if pid == 0:  # the child: load, send the result, never return into the caller's code
+        os.fdopen(read_end, "rb").close()
+        try:
+            result = _load_here(inventory)
+            try:
+                payload = pickle.dumps(result)
+            except BaseException as exc:
+                payload = pickle.dumps("cannot load the inventory: its host data cannot be "
+                                       f"passed on ({describe_load_error(exc)})")
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(payload)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(0)
+    os.fdopen(write_end, "wb").close()
+    try:
+        with os.fdopen(read_end, "rb") as pipe:
+            payload = pipe.read()
+        _, status = os.waitpid(pid, 0)
+    except KeyboardInterrupt:
+        _reap(pid)
+        return "interrupted while loading the inventory"
+    if payload:
+        try:
+            return pickle.loads(payload)
+        except Exception as exc:  # e.g. a class defined in the inventory itself
+            return ("cannot load the inventory: its host data cannot be passed on "
+                    f"({describe_load_error(exc)})")
+    if os.WIFSIGNALED(status):
+        return (f"cannot load the inventory: loading it was killed by signal "
+                f"{os.WTERMSIG(status)}")
+    return ("cannot load the inventory: it ended the process while loading "
+            f"(exit status {os.waitstatus_to_exitcode(status)}, e.g. os._exit)")
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (OSError, KeyboardInterrupt):
+        pass
+
+
+def _load_here(inventory: str) -> list[tuple[str, dict]] | str:
+    """load_inventory_data's work, in this process."""
     from pyinfra.api import State
     from pyinfra.context import ctx_state
     from pyinfra_cli.inventory import make_inventory
 
-    if not Path(inventory).is_file():
-        return "no such inventory file"
     # pyinfra executes inventory and group-data files with a State in context.
     state = State(check_for_changes=False)
     state.cwd = str(Path.cwd())
@@ -158,10 +218,38 @@ def load_inventory_data(inventory: str) -> list[tuple[str, dict]] | str:
             return [(host.name, host.data.dict()) for host in built]
     except SystemExit as exc:
         # An inventory or group-data file that exits, even with 0, did not load.
-        return f"cannot load the inventory: it called sys.exit({exc.code!r})"
-    except (Exception, KeyboardInterrupt) as exc:
+        return (f"cannot load the inventory: {_user_file(exc, inventory) or 'it'} called "
+                f"sys.exit({exc.code!r})")
+    except KeyboardInterrupt:
+        return "interrupted while loading the inventory"
+    except BaseException as exc:
         # Inventories and group data are user code: say what broke, no traceback.
-        return f"cannot load the inventory: {describe_load_error(exc)}"
+        where = _user_file(exc, inventory)
+        return f"cannot load the inventory: {where + ': ' if where else ''}" \
+               f"{describe_load_error(exc)}"
+
+
+def _user_file(exc: BaseException, inventory: str) -> str | None:
+    """The inventory or group-data file (as a short path) whose code raised `exc`, if any."""
+    found = None
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        tb = exc.__traceback__
+        while tb is not None:
+            name = tb.tb_frame.f_code.co_filename
+            path = Path(name)
+            if path.suffix == ".py" and (path.parent.name == "group_data"
+                                         or path.resolve() == Path(inventory).resolve()):
+                found = name
+            tb = tb.tb_next
+        exc = exc.__cause__ or exc.__context__
+    if found is None:
+        return None
+    try:
+        return str(Path(found).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return found
 
 
 # pyinfra's connector arguments a read-only command passes on from the inventory's host data.
@@ -192,7 +280,7 @@ def connect_inventory(inventory: str, names=None):
             state.init(built, Config())
             if names:
                 state.limit_hosts = [h for h in built if h.name in names]
-    except (Exception, SystemExit) as exc:  # user code: one line, no traceback
+    except BaseException as exc:  # user code: one line, no traceback
         raise InventoryError(f"{inventory}: cannot load the inventory: "
                              f"{describe_load_error(exc)}") from None
     with ctx_state.use(state):
@@ -215,7 +303,11 @@ def describe_load_error(exc: BaseException) -> str:
     while (inner.__cause__ or inner.__context__) is not None and id(inner) not in seen:
         seen.add(id(inner))
         inner = inner.__cause__ or inner.__context__
-    text = str(inner) if isinstance(inner, PyinfraError) else f"{type(inner).__name__}: {inner}"
+    try:
+        message = str(inner)
+    except Exception:  # user code's exception, whose __str__ may itself fail
+        message = "(its message cannot be shown)"
+    text = message if isinstance(inner, PyinfraError) else f"{type(inner).__name__}: {message}"
     return " ".join(text.split())[:500] or type(inner).__name__
 
 

@@ -100,3 +100,23 @@ class NotebookSpec(Model):
                     raise ValueError(f"two instances have the {attr} {value!r}")
                 seen.add(value)
         return instances
+
+    @field_validator("instances")
+    @classmethod
+    def _separate_dirs(cls, instances: list[NotebookInstance]) -> list[NotebookInstance]:
+        # One instance's directory inside (or equal to) another's flips its owner on every
+        # run and has root create and chmod paths inside a tree another user controls. Two
+        # servers of one user may share one directory.
+        for j, later in enumerate(instances):
+            for i, earlier in enumerate(instances[:j]):
+                a, b = earlier.notebook_dir.split("/"), later.notebook_dir.split("/")
+                if a[:len(b)] != b and b[:len(a)] != a or a == b and earlier.user == later.user:
+                    continue
+                how = "is" if a == b else "is inside" if len(b) > len(a) else "contains"
+                raise ValueError(
+                    f"instances.{j}.root_dir {later.notebook_dir!r} {how} "
+                    f"instances.{i}.root_dir {earlier.notebook_dir!r} (instances "
+                    f"{earlier.name!r} and {later.name!r}); give each instance a directory "
+                    "of its own, not inside another's"
+                )
+        return instances

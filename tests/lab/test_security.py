@@ -160,6 +160,24 @@ def _secrets_on_host(host) -> list[str]:
     return found
 
 
+# Secret files the deploy writes (those a site of this test has): a printed sha256 of one
+# would let a weak password in it be brute-forced offline, so their digests are secrets too.
+SECRET_FILES = ("/etc/jupyterhub/secrets.json", "/var/lib/jupyterhub/jupyterhub_cookie_secret",
+                "/etc/pyinfra-jupyter/proxy-auth.env", "/etc/pyinfra-jupyter/network.env",
+                "/etc/apt/apt.conf.d/90pyinfra-jupyter-proxy",
+                "/etc/pyinfra-jupyter/tls/privkey.pem",
+                "/etc/pyinfra-jupyter/tls/for/*/privkey.pem",
+                "/etc/jupyter/instances/*/jupyter_server_config.py")
+
+
+def _secret_file_digests(host) -> list[str]:
+    """The sha256 hex digest of each secret file's content on the host."""
+    paths = " ".join(SECRET_FILES)
+    out = host.run(f"sha256sum {paths} 2>/dev/null; true").stdout
+    return [words[0] for words in map(str.split, out.splitlines())
+            if words and len(words[0]) == 64]
+
+
 def _network_with_credentials(lab) -> dict:
     network = lab.network()
     for key in ("http_proxy", "https_proxy"):
@@ -221,7 +239,9 @@ def test_no_secret_in_output_diffs_or_journal(lab, tmp_path, login):
             outputs.append(run_deploy(inventory, ["-vvv"]).stdout)
             made = _secrets_on_host(host)
             assert made, "no secret read back from the host: the grep would prove nothing"
-            given += made
+            digests = _secret_file_digests(host)
+            assert digests, "no secret file's digest read back: the grep would prove nothing"
+            given += made + digests
     finally:
         host.run("systemctl stop pj-watch 2>/dev/null; true")
     journal = host.run("journalctl --no-pager -o cat").stdout

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pyinfra_jupyter.reference import BEGIN, END, markdown_reference
 
@@ -157,3 +161,87 @@ def test_readme_spec_reference_is_the_generated_one():
     assert readme[start:end] == markdown_reference(), (
         "README's spec reference is stale: run `make readme-reference`"
     )
+
+
+# -- user code that breaks while loading: one line, exit 1, never a traceback --------------
+
+SITE_OK = 'users = {"allow_all": True}\n'
+
+
+def site_with(tmp_path: Path, inventory: str, group_data: str = SITE_OK) -> Path:
+    (tmp_path / "group_data").mkdir(exist_ok=True)
+    (tmp_path / "group_data" / "all.py").write_text(group_data)
+    (tmp_path / "inv.py").write_text(inventory)
+    return tmp_path
+
+
+HOSTS = 'hosts = [("h1", {})]\n'
+
+
+@pytest.mark.parametrize(("inventory", "group_data", "expected"), [
+    (HOSTS, 'raise BaseException("gd broke")\n',
+     "inv.py: cannot load the inventory: group_data/all.py: BaseException: gd broke"),
+    (HOSTS, 'raise ValueError("gd broke")\n',
+     "inv.py: cannot load the inventory: group_data/all.py: ValueError: gd broke"),
+    ('raise BaseException("inv broke")\n', SITE_OK,
+     "inv.py: cannot load the inventory: inv.py: BaseException: inv broke"),
+    ('raise GeneratorExit("inv broke")\n', SITE_OK,
+     "inv.py: cannot load the inventory: inv.py: GeneratorExit: inv broke"),
+    ("import sys\nsys.exit(0)\n", SITE_OK,
+     "inv.py: cannot load the inventory: inv.py called sys.exit(0)"),
+    ("import os\nos._exit(0)\n", SITE_OK,
+     "inv.py: cannot load the inventory: it ended the process while loading"),
+    (HOSTS, SITE_OK + "tls = None\n",
+     "h1: tls: is None; remove the key to get the default, or give a value"),
+    (HOSTS, SITE_OK + "jupyterhub = {}\n", "h1: jupyterhub: unknown key, "),
+    ('hosts = [("h1", {"users": {"accounts": [{"name": "ann", '
+     '"password_file": "~nosuchuser/pw"}], "allow_all": True}})]\n', SITE_OK,
+     "h1: users.accounts.0.password_file: cannot expand '~nosuchuser/pw'"),
+], ids=["raising-group-data", "exception-in-group-data", "raising-inventory", "generator-exit",
+        "sys-exit-0", "os-exit-0", "tls-none", "unknown-key", "nosuchuser"])
+def test_check_fails_in_one_line_on_what_could_not_load(tmp_path, inventory, group_data,
+                                                        expected):
+    result = cli("check", "inv.py", cwd=site_with(tmp_path, inventory, group_data))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.count("\n") == 1 and result.stdout.startswith(expected), result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+# Raised while pyinfra executes an inventory or group-data file; each must fail the check.
+RAISED = st.sampled_from([
+    'BaseException("b")', 'GeneratorExit()', 'KeyboardInterrupt()', "SystemExit(0)",
+    "SystemExit(None)", "SystemExit(1)", 'SystemExit("str")', "SystemExit()",
+    'ValueError("a\\nmultiline\\r\\nmessage")', "RecursionError()", "MemoryError()",
+    'type("Mine", (BaseException,), {})("mine")',
+    'type("Mute", (Exception,), {"__str__": lambda self: 1 / 0})()',
+    "StopIteration()", 'OSError(13, "denied")', "AssertionError()",
+])
+EXITS = st.sampled_from(["import os; os._exit(0)", "import os; os._exit(3)",
+                         "import sys; sys.exit()", "import os, signal; "
+                         "os.kill(os.getpid(), signal.SIGKILL)"])
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    where=st.sampled_from(["inventory", "all", "group"]),
+    statement=st.one_of(RAISED.map(lambda e: f"raise {e}"), EXITS),
+    inside_function=st.booleans(),
+)
+def test_check_never_passes_or_tracebacks_on_a_raising_inventory(capfd, where, statement,
+                                                                 inside_function):
+    """In-process: loading runs in a forked child, so even os._exit cannot end the check."""
+    from pyinfra_jupyter.cli import check_inventory
+
+    code = f"def f():\n    {statement}\nf()\n" if inside_function else statement + "\n"
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+        site = site_with(Path(tmp), code if where == "inventory" else HOSTS,
+                         code if where == "all" else SITE_OK)
+        if where == "group":  # the inventory's own group file (group_data/inv.py)
+            (site / "group_data" / "inv.py").write_text(code)
+        capfd.readouterr()
+        status = check_inventory("inv.py", out=sys.stdout)  # capfd's stdout, not the import's
+        out, err = capfd.readouterr()
+    assert status == 1
+    assert out.count("\n") == 1 and out.startswith("inv.py: "), out
+    assert "Traceback" not in out + err

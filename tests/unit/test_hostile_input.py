@@ -22,18 +22,33 @@ import copy
 import json
 import re
 import shlex
+from dataclasses import replace
 
 import pytest
 from pydantic import SecretStr
 
-from operations import firewall, hub, network, notebook, notes, proxy, python, tls, users
+from operations import (
+    ddns,
+    firewall,
+    hub,
+    network,
+    notebook,
+    notes,
+    paths,
+    proxy,
+    python,
+    selinux,
+    tls,
+    users,
+)
 from operations.firewall import firewalld, iptables, nftables, ufw
 from operations.firewall.rules import RulesError
 from operations.firewall.rules import build as build_rules
-from operations.items import Absent, Directory, File, Service, Step, User, Venv
+from operations.items import Absent, Directory, File, Packages, Service, Step, User, Venv
+from operations.ops import converge
 from pyinfra_jupyter.spec import SpecError, build_spec
 from pyinfra_jupyter.spec.site import SiteSpec
-from tests.support import make_site, self_signed_pem
+from tests.support import make_site, platform, self_signed_pem
 
 CERT, KEY = self_signed_pem()
 
@@ -110,7 +125,9 @@ EXAMPLES = [
      ]}},
 ]
 
-COMPONENTS = [network, python, users, tls, proxy, hub, notebook, notes]
+COMPONENTS = [network, python, users, tls, proxy, hub, notebook, notes, ddns, selinux]
+# SELinux on, so its steps (semanage, restorecon) are derived too.
+FACTS = {"selinux": "Enforcing", "selinux_http_ports": "80,443"}
 UNIT_SUFFIXES = (".service", ".timer", ".conf")
 SAFE_PATH = re.compile(r"(/[A-Za-z0-9._@+-]+)+")
 
@@ -154,6 +171,19 @@ def _python_shape(text: str) -> str:
     return ast.dump(tree)
 
 
+def _secret_text(item: File) -> str:
+    return item.data.decode()
+
+
+def _json_shape(value):
+    """The JSON document with every string (and so every value) replaced by one marker."""
+    if isinstance(value, dict):
+        return {k: _json_shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_shape(v) for v in value]
+    return "S" if isinstance(value, str) else value
+
+
 def _unit_shape(text: str) -> list[str]:
     shape = []
     for line in text.splitlines():
@@ -168,13 +198,15 @@ def _unit_shape(text: str) -> list[str]:
 
 def derived(spec: SiteSpec) -> dict:
     """Everything the deploy derives from a spec, by kind, for shape comparisons."""
-    site = make_site({}, spec=spec, passwords={a.name: "pw" for a in spec.users.accounts})
+    site = make_site({}, spec=spec, facts=FACTS,
+                     passwords={a.name: "pw" for a in spec.users.accounts})
     out: dict = {"units": {}, "python": {}, "json": {}, "text": {}, "commands": [], "paths": [],
-                 "names": []}
+                 "names": [], "items": []}
     for component in COMPONENTS:
         if not component.wanted(spec):
             continue
         for item in component.items(site):
+            out["items"].append(item)
             if isinstance(item, File | Directory | Absent | Venv):
                 out["paths"].append(item.path)
             if isinstance(item, File):
@@ -183,8 +215,8 @@ def derived(spec: SiteSpec) -> dict:
                     out["units"][item.path] = text
                 elif item.path.endswith(".py"):
                     out["python"][item.path] = text
-                elif item.path.endswith(".json") and not item.secret:
-                    out["json"][item.path] = text
+                elif item.path.endswith(".json"):  # secret ones too (secrets.json)
+                    out["json"][item.path] = _secret_text(item)
                 elif not item.secret and not item.path.endswith((".pyz", ".pem", ".crt")):
                     out["text"][item.path] = text
                 if item.check:
@@ -224,8 +256,9 @@ def assert_same_shape(base: dict, hostile: dict, value: str, benign: str) -> Non
         assert _marked(text, value) == _marked(base["units"][path], benign), path
     for path, text in hostile["python"].items():
         assert _python_shape(text) == _python_shape(base["python"][path]), path
-    for text in hostile["json"].values():
-        json.loads(text)
+    assert base["json"].keys() == hostile["json"].keys()
+    for path, text in hostile["json"].items():
+        assert _json_shape(json.loads(text)) == _json_shape(json.loads(base["json"][path])), path
     for key, text in hostile["text"].items():
         if key in base["text"]:
             assert len(text.splitlines()) == len(base["text"][key].splitlines()), key
@@ -354,12 +387,15 @@ def test_secrets_never_reach_what_is_shown():
 def test_rendered_units_pass_systemd_analyze(number, tmp_path):
     """systemd's own parser reads every unit of every example without a complaint about a
     line (an unknown key, a bad value, a line without '=')."""
+    assert_systemd_reads(derived(build_spec(EXAMPLES[number]))["units"], tmp_path)
+
+
+def assert_systemd_reads(units: dict[str, str], tmp_path) -> None:
     import shutil
     import subprocess
 
     analyze = shutil.which("systemd-analyze")
     assert analyze, "systemd-analyze is missing (Debian package systemd)"
-    units = derived(build_spec(EXAMPLES[number]))["units"]
     written = []
     for path, text in units.items():
         name = path.rsplit("/", 2)
@@ -376,3 +412,188 @@ def test_rendered_units_pass_systemd_analyze(number, tmp_path):
     problems = [line for line in result.stderr.splitlines()
                 if re.match(rf"{re.escape(str(tmp_path))}/[^:]+:\d+:", line)]
     assert not problems, "\n".join(problems)
+
+
+# -- hostile values the spec accepts, all at once, through units and command builders ------
+
+# Longest and oddest values, tried on every field besides HOSTILE's.
+# PAD32 makes the value 32 characters long (the longest user name).
+PAD32 = "\x1aPAD32"
+ODD = ["Zo\u00eb-\u00fcn\u00ef", "\U0001f600", "x" * 40, PAD32, "a.b_c-d+e", "%41", "%%",
+       "@x", "+x"]
+
+
+def _odd_value(benign: str, odd: str) -> str:
+    if odd == PAD32:
+        return benign + "a" * (32 - len(benign))
+    return odd if odd in ("..", "-rf", "/../../etc/shadow") else f"{benign}{odd}"
+
+
+_ODD: dict[int, tuple[dict, list[tuple[tuple, str]]]] = {}
+
+
+def odd_example(number: int) -> tuple[dict, list[tuple[tuple, str]]]:
+    """EXAMPLES[number] with, in each string field, the first hostile or odd value the spec
+    accepts (greedily, so they are all in at once), and the (path, value) pairs put in."""
+    if number not in _ODD:
+        data, changed = copy.deepcopy(EXAMPLES[number]), []
+        for path, benign in list(_leaves(EXAMPLES[number])):
+            if path == ("mode",) or path[-1] in ("type", "provider"):
+                continue
+            for odd in [*ODD, *HOSTILE]:
+                candidate = _set(data, path, _odd_value(benign, odd))
+                try:
+                    build_spec(candidate)
+                except SpecError:
+                    continue
+                data = candidate
+                changed.append((path, _odd_value(benign, odd)))
+                break
+        _ODD[number] = (data, changed)
+    return _ODD[number]
+
+
+def test_odd_values_are_accepted_somewhere():
+    """The odd examples do differ from the plain ones (else the tests below prove nothing)."""
+    changed = [c for n in range(len(EXAMPLES)) for c in odd_example(n)[1]]
+    assert len(changed) > 50
+    assert any("\u00eb" in value or "\U0001f600" in value for _, value in changed)
+    assert any(len(value) >= 40 for _, value in changed)
+    assert any(path[-1] == "user" and len(value) == 32 for path, value in changed)
+
+
+@pytest.mark.parametrize("number", range(len(EXAMPLES)))
+def test_units_of_accepted_hostile_values_pass_systemd_analyze(number, tmp_path):
+    data, _ = odd_example(number)
+    units = derived(build_spec(data))["units"]
+    assert units.keys() == _base(number)["units"].keys()
+    assert_systemd_reads(units, tmp_path)
+
+
+class FakeHost:
+    """What converge's and the firewall's operations ask of pyinfra's host."""
+
+    def __init__(self, fact=None):
+        self.fact, self.noops = fact, []
+        self.current_op_global_arguments: dict = {}
+
+    def get_fact(self, cls, **kwargs):
+        return self.fact
+
+    def noop(self, text):
+        self.noops.append(text)
+
+
+def words(command: str) -> list[str]:
+    """The shell words of `command`, operators apart, and those of every `sh -c SCRIPT`."""
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    found = list(lexer)
+    for i, word in enumerate(found[:-2]):
+        if word == "sh" and found[i + 1] == "-c":
+            found += words(found[i + 2])
+    return found
+
+
+def run_op(op, monkeypatch, *args, snapshot=None, fact=None, installed=()) -> list[str]:
+    fake = FakeHost(fact)
+    for module in (converge, ufw, firewalld):
+        monkeypatch.setattr(module, "host", fake)
+    monkeypatch.setattr(converge, "snapshot_of", lambda host, section, key: snapshot)
+    monkeypatch.setattr(converge, "packages_state", lambda host, manager, names: {
+        "installed": list(installed), "lists_age": None})
+    return [str(c) for c in op._inner(*args)]
+
+
+@pytest.mark.parametrize("number", range(len(EXAMPLES)))
+def test_command_builders_keep_accepted_hostile_values_one_word(number, monkeypatch):
+    """useradd/usermod, `runuser ... sh -c`, mkdir/chown and package installs: every value
+    the spec let through is one shell word of the command (in the script of `sh -c` too)."""
+    data, _ = odd_example(number)
+    spec = build_spec(data)
+    items = derived(spec)["items"]
+    checked = 0
+    for item in items:
+        if isinstance(item, User):
+            [add] = run_op(converge.user, monkeypatch, item)
+            expected = [item.comment, item.shell, item.name, *([item.home] if item.home else []),
+                        *([",".join(item.groups)] if item.groups else [])]
+            assert all(value in words(add) for value in expected), add
+            live = {"groups": [], "shell": "/bin/false"}
+            for cmd in run_op(converge.user, monkeypatch, replace(item, manage_login=True),
+                              snapshot=live):
+                assert item.name in words(cmd), cmd
+            checked += 1
+        elif isinstance(item, Directory):
+            for cmd in run_op(converge.directory, monkeypatch, item):
+                assert item.path in words(cmd), cmd
+                if item.as_user:
+                    assert words(cmd)[:7] == ["cd", "/", "&&", "runuser", "-u", item.as_user,
+                                              "--"], cmd
+                else:
+                    assert cmd.startswith("mkdir") or f"{item.user}:{item.group}" in words(cmd)
+            checked += 1
+        elif isinstance(item, Packages):
+            for family in (platform("debian12").family, platform("centos7").family):
+                [cmd] = run_op(converge.packages, monkeypatch, item, family)
+                assert all(name in words(cmd) for name in item.names), cmd
+            checked += 1
+    assert checked
+
+
+@pytest.mark.parametrize("number", range(len(EXAMPLES)))
+def test_firewall_command_lines_keep_accepted_hostile_values_one_word(number, monkeypatch):
+    data, _ = odd_example(number)
+    rules = build_rules(build_spec(data), ssh_port=22)
+    wanted = ufw.desired_rules(rules)
+    fresh = {"active": True, "ipv6": True, "input_policy": "DROP", "rules": []}
+    added = run_op(ufw.rules, monkeypatch, wanted, fact=fresh)
+    assert [words(cmd) for cmd in added] == [
+        ["ufw", *rule.split(" "), "comment", ufw.COMMENT] for rule in wanted]
+    for allow in rules.sourced():
+        assert any(allow.source in words(cmd) for cmd in added), allow
+    zone = firewalld.desired_zone(rules)
+    empty = {"services": [], "ports": [], "rich_rules": []}
+    for state in (None, {"zone": "public", "permanent": empty, "runtime": empty}):
+        commands = run_op(firewalld.zone, monkeypatch, zone["services"], zone["ports"],
+                          zone["rich_rules"], fact=state)
+        flags = [w for cmd in commands for w in words(cmd) if w.startswith("--add-")]
+        assert sorted(flags) == sorted(
+            [f"--add-service={v}" for v in zone["services"]]
+            + [f"--add-port={v}" for v in zone["ports"]]
+            + [f"--add-rich-rule={v}" for v in zone["rich_rules"]])
+
+
+# Credentials with what a shell, systemd or apt would read specially (%-encoded where a URL
+# cannot hold the character: a quote, '#', a space).
+PROXY_PASSWORDS = ["p$HOME", "a;b&c(d)!e*f", "%22q%22%27%23x%20y", "$(id)", "a%0Ab", "p=w,x+~"]
+
+
+@pytest.mark.parametrize("password", PROXY_PASSWORDS)
+def test_secret_files_read_back_the_hostile_proxy_credential(password, tmp_path):
+    """network.env (sh and systemd read it), apt's proxy config and the hub's secrets.json
+    give back exactly the values put in."""
+    import subprocess
+
+    url = f"http://us$er:{password}@proxy.example.org:3128"
+    data = {**EXAMPLES[1], "network": {"http_proxy": url, "https_proxy": url}}
+    data["hub"] = {**data["hub"], "auth": {**data["hub"]["auth"],
+                                           "client_secret": f"s'\"#$ {password}"}}
+    spec = build_spec(data)
+    files = {i.path: i.data.decode() for i in derived(spec)["items"] if isinstance(i, File)}
+    env_text = files[paths.NETWORK_ENV]
+    (tmp_path / "network.env").write_text(env_text)
+    read = subprocess.run(["sh", "-c", 'set -a; . "$0"; printf %s "$http_proxy"',
+                           str(tmp_path / "network.env")], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin"}, check=True)
+    assert read.stdout == url
+    for line in env_text.splitlines():  # systemd's EnvironmentFile= reads KEY='...' literally
+        assert re.fullmatch(r"[A-Za-z_]+='[^'\\]*'", line), line
+    apt = files[platform("debian12").family.proxy_conf]
+    (tmp_path / "apt.conf").write_text(apt)
+    dumped = subprocess.run(["apt-config", "-c", str(tmp_path / "apt.conf"), "shell", "P",
+                             "Acquire::http::Proxy"], capture_output=True, text=True,
+                            check=True)
+    assert shlex.split(dumped.stdout.strip().removeprefix("P=")) == [url]
+    secrets = json.loads(files[hub.SECRETS])
+    assert f"s'\"#$ {password}" in secrets.values()

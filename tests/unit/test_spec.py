@@ -166,3 +166,45 @@ def test_schema_is_json_serialisable():
 
     schema = json.dumps(SiteSpec.model_json_schema())
     assert '"discriminator"' in schema and "client_secret" in schema
+
+
+def notebooks(*instances: tuple[str, str, str | None]) -> dict:
+    return {"mode": "notebook", "notebook": {"instances": [
+        {"name": name, "user": user, "port": 8100 + i, "password": "pw",
+         **({"root_dir": root} if root else {})}
+        for i, (name, user, root) in enumerate(instances)
+    ]}}
+
+
+@pytest.mark.parametrize(
+    ("instances", "expected"),
+    [
+        ([("a", "alice", "/srv/nb"), ("b", "bob", "/srv/nb/bob")],
+         "notebook.instances: instances.1.root_dir '/srv/nb/bob' is inside "
+         "instances.0.root_dir '/srv/nb'"),
+        ([("a", "alice", "/srv/nb/alice/deep"), ("b", "bob", "/srv/nb/alice")],
+         "notebook.instances: instances.1.root_dir '/srv/nb/alice' contains "
+         "instances.0.root_dir '/srv/nb/alice/deep'"),
+        ([("a", "alice", "/srv/nb"), ("b", "bob", "/srv/nb")],
+         "notebook.instances: instances.1.root_dir '/srv/nb' is instances.0.root_dir"),
+        # The default directory (~USER/notebooks) counts too.
+        ([("a", "alice", None), ("b", "bob", "/home/alice/notebooks/b")],
+         "instances.1.root_dir '/home/alice/notebooks/b' is inside instances.0.root_dir "
+         "'/home/alice/notebooks'"),
+        ([("a", "alice", "/srv/nb"), ("b", "alice", "/srv/nb/more")],
+         "instances.1.root_dir '/srv/nb/more' is inside instances.0.root_dir '/srv/nb'"),
+    ],
+    ids=["nested", "contains", "equal-other-user", "in-default", "nested-same-user"],
+)
+def test_notebook_directories_must_not_overlap(instances, expected):
+    found = problems(notebooks(*instances))
+    assert len(found) == 1 and expected in found[0], found
+
+
+def test_notebook_directories_may_share_a_prefix_but_not_a_component():
+    spec = build_spec(notebooks(("a", "alice", "/srv/nb"), ("b", "bob", "/srv/nb2"),
+                                ("c", "carol", "/srv/nb-c/x"), ("d", "dan", None),
+                                ("e", "dan", None)))
+    # Two servers of one user may share its directory.
+    assert [i.notebook_dir for i in spec.notebook.instances] == [
+        "/srv/nb", "/srv/nb2", "/srv/nb-c/x", "/home/dan/notebooks", "/home/dan/notebooks"]
