@@ -75,6 +75,8 @@ class Authenticator(Model):
     # The same authenticator without its Local* layer, which makes a system user at first
     # login; None: the class itself.
     pod_authenticator_class: ClassVar[str | None] = None
+    # What else of this authenticator's lives in the hub's database (it moves with it).
+    pod_database_holds: ClassVar[tuple[str, ...]] = ()
 
     def pod_class_name(self) -> str:
         return self.pod_authenticator_class or self.class_name()
@@ -134,6 +136,8 @@ class NativeAuth(Authenticator):
     authenticator_class: ClassVar[str] = "nativeauthenticator.NativeAuthenticator"
     requirements: ClassVar[tuple[str, ...]] = ("jupyterhub-nativeauthenticator",)
     constructible: ClassVar[bool] = False
+    pod_database_holds: ClassVar[tuple[str, ...]] = (
+        "NativeAuthenticator's sign-ups and passwords",)
 
     def grants_access(self) -> bool:
         return self.open_signup
