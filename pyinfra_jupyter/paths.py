@@ -1,6 +1,9 @@
-"""Shared contracts between components: paths, unit names, users and groups.
+"""The host's shared contracts: paths, unit names, users and groups, named once.
 
-Components never import each other; what one makes and another uses is named here once.
+What one component of the deploy (operations/) makes and another uses, and what the tools
+that reach a deployed host (backup and restore, the z2jh export, verify) read there. Pure
+constants: no pyinfra, no file system. operations/paths.py re-exports it for the
+components, so the dependency points one way (operations -> pyinfra_jupyter).
 """
 
 from __future__ import annotations
@@ -9,6 +12,9 @@ ETC = "/etc/pyinfra-jupyter"
 STATE = "/var/lib/pyinfra-jupyter"
 OPT = "/opt/pyinfra-jupyter"
 UNIT_DIR = "/etc/systemd/system"
+# Configs of the hub and of notebook servers (the spec's: rendered by every deploy).
+HUB_ETC = "/etc/jupyterhub"
+NOTEBOOK_ETC = "/etc/jupyter"
 
 # network: proxy settings and CA bundle for commands that download, as KEY='value' lines
 # (0600 root: proxy URLs may carry credentials). Sourced by download commands, read by
@@ -52,10 +58,23 @@ AGENT_PYTHON = f"{AGENT_HOME}/bin/python"
 # proxy: CONFIGPROXY_AUTH_TOKEN=..., made once on the host (0600 root), read by the proxy's
 # and the hub's units.
 PROXY_TOKEN_ENV = f"{ETC}/proxy-auth.env"
+# The change key of the step that makes it: the proxy and the hub restart when it is new.
+PROXY_TOKEN_STEP = "step:proxy-token"
 PROXY_USER = "jupyter-proxy"
 PROXY_UNIT = "configurable-http-proxy.service"
 
 HUB_UNIT = "jupyterhub.service"
+
+
+def hub_database(state_dir: str) -> str:
+    """The hub's sqlite database, in `hub.state_dir`."""
+    return f"{state_dir}/jupyterhub.sqlite"
+
+
+def hub_cookie_secret(state_dir: str) -> str:
+    """The hub's cookie secret (hex, written by JupyterHub on first start), in `hub.state_dir`."""
+    return f"{state_dir}/jupyterhub_cookie_secret"
+
 NOTEBOOK_UNIT_TEMPLATE = "jupyter-notebook@.service"
 
 
@@ -71,6 +90,14 @@ PUBLIC_UNITS = {"hub": (f"{PROXY_UNIT.removesuffix('.service')}*.service",),
 NOTES = f"{ETC}/NOTES.md"
 # What `verify` checks, as the last deploy left it (operations/plan.py; no secrets in it).
 VERIFY_PLAN = f"{ETC}/verify.json"
+
+# firewall: the component's work files, and the rollback guard's copy of the rules it replaced
+# (restored by a timer unless the deploy confirms that SSH still answers).
+FIREWALL_DIR = f"{STATE}/firewall"
+FIREWALL_PREVIOUS = f"{FIREWALL_DIR}/previous"
+
+# DDNS: the updater's config and secret (the agent's, root only).
+DDNS_ETC = f"{ETC}/ddns"
 
 # Units of the host agent: certificate renewal (timer + oneshot) and the DDNS updater.
 TLS_RENEW = "pyinfra-jupyter-tls-renew"

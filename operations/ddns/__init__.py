@@ -26,7 +26,7 @@ NAME = "ddns"
 TITLE = "Dynamic DNS"
 
 USER = "pj-ddns"
-DIR = f"{paths.ETC}/ddns"
+DIR = paths.DDNS_ETC
 CONFIG = f"{DIR}/ddns.json"
 TOKEN = f"{DIR}/token"
 STATE_DIR = f"{paths.STATE}/ddns"

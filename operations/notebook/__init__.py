@@ -33,7 +33,7 @@ from ..site import Site
 NAME = "notebook"
 TITLE = "Deploy the notebook servers"
 
-CONFIG_ROOT = "/etc/jupyter/instances"
+CONFIG_ROOT = f"{paths.NOTEBOOK_ETC}/instances"
 CONFIG_NAME = "jupyter_server_config.py"
 CHECK_SCRIPT = f"{CONFIG_ROOT}/check_config.py"
 CHECK_SOURCE = Path(__file__).with_name("check_config.py")

@@ -115,12 +115,12 @@ def items(site: Site) -> list[Item]:
         Step(host_secret,
              f"Make the proxy's auth token {paths.PROXY_TOKEN_ENV} (once, on the host, 0600)",
              {"path": paths.PROXY_TOKEN_ENV, "line": "CONFIGPROXY_AUTH_TOKEN={token}"},
-             key_name="proxy-token", reads=(paths.PROXY_TOKEN_ENV,)),
+             key_name=paths.PROXY_TOKEN_STEP.removeprefix("step:"), reads=(paths.PROXY_TOKEN_ENV,)),
         File(UNIT_FILE, render_unit(spec, platform, node)),
         # The unit is the spec's alone: a drop-in made by hand is drift.
         Absent(f"{UNIT_FILE}.d", label=f"Remove drop-ins added by hand ({UNIT_FILE}.d)"),
         Service(paths.PROXY_UNIT,
-                restart_on=(f"npm:{PREFIX}", f"venv:{NODE_VENV}", f"file:{UNIT_FILE}", "step:proxy-token",
+                restart_on=(f"npm:{PREFIX}", f"venv:{NODE_VENV}", f"file:{UNIT_FILE}", paths.PROXY_TOKEN_STEP,
                             paths.TLS_ENSURE, f"absent:{UNIT_FILE}.d"),
                 reload_on=(f"file:{UNIT_FILE}", f"absent:{UNIT_FILE}.d"), port=spec.proxy.port),
     ]

@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from .. import paths
 from ..spec import SiteSpec
 from ..spec.hub import SecretRef
 
@@ -45,14 +46,13 @@ NOTHING_TO_SET = ("hub.prefix", "hub.state_dir", "hub.api_port", "proxy.api_port
                   "python.swap_mb", "python.keep_swap")
 # Users' pods run as this uid and group (the chart's singleuser.uid and fsGid).
 POD_UID, POD_GID = 1000, 100
-# Where the host's hub and proxy keep what sessions need (operations/paths.py and the hub's
-# config, operations/hub; a test keeps them equal).
-PROXY_TOKEN_ENV = "/etc/pyinfra-jupyter/proxy-auth.env"
-HUB_UNIT, PROXY_UNIT = "jupyterhub.service", "configurable-http-proxy.service"
+# Where the host's hub and proxy keep what sessions need: the deploy's own names.
+PROXY_TOKEN_ENV = paths.PROXY_TOKEN_ENV
+HUB_UNIT, PROXY_UNIT = paths.HUB_UNIT, paths.PROXY_UNIT
 
 
 def cookie_secret_file(spec: SiteSpec) -> str:
-    return f"{spec.hub.state_dir}/jupyterhub_cookie_secret"
+    return paths.hub_cookie_secret(spec.hub.state_dir)
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ def _hub(spec: SiteSpec, out: _Out) -> None:
     out.set("hub.baseUrl", "/")
     out.row("the hub at `/`", "`hub.baseUrl: /`")
     out.set("hub.db.type", "sqlite-pvc")
-    out.row(f"`{hub.state_dir}/jupyterhub.sqlite`", "`hub.db.type: sqlite-pvc`",
+    out.row(f"`{paths.hub_database(hub.state_dir)}`", "`hub.db.type: sqlite-pvc`",
             "copy the database into the hub's volume (steps below)")
     out.set("singleuser.defaultUrl", hub.default_url)
     out.row("`hub.default_url`", f"`singleuser.defaultUrl: {hub.default_url}`")
@@ -439,7 +439,7 @@ def _guide(spec: SiteSpec, name: str, out: _Out, dockerfile: str | None, reused:
         "that name `/home/<user>/...` need the new path.",
         "- **Home directories** move with the steps below: copied into each user's volume and "
         f"re-owned to {POD_UID}:{POD_GID}, or served from NFS with `subPath: \"{{username}}\"`.",
-        f"- **The database** (`{hub.state_dir}/jupyterhub.sqlite`) moves into the hub's volume "
+        f"- **The database** (`{paths.hub_database(hub.state_dir)}`) moves into the hub's volume "
         "(`hub.db.type: sqlite-pvc`): users, admins, tokens"
         + "".join(f", and {what}" for what in hub.auth.pod_database_holds) + ".",
         "",
@@ -480,7 +480,7 @@ def _guide(spec: SiteSpec, name: str, out: _Out, dockerfile: str | None, reused:
 def _steps(spec: SiteSpec, base: str) -> list[str]:
     hub, tls = spec.hub, spec.tls
     names = ", ".join(tls.public_names()) or "your hub's name"
-    db = f"{hub.state_dir}/jupyterhub.sqlite"
+    db = paths.hub_database(hub.state_dir)
     helper = (
         "kubectl -n jhub run {pod} --image=busybox --restart=Never --overrides='"
         '{{"spec":{{"containers":[{{"name":"{pod}","image":"busybox","command":["sleep",'

@@ -428,7 +428,11 @@ def test_host_only_fields_are_reported():
 def test_host_paths_are_the_ones_the_deploy_writes():
     from operations import hub as hub_ops
     from operations import paths
+    from pyinfra_jupyter import paths as contracts
 
+    # One home: the components' paths are the installed package's (no copy to keep equal).
+    for name in ("PROXY_TOKEN_ENV", "HUB_UNIT", "PROXY_UNIT", "hub_cookie_secret", "STATE"):
+        assert getattr(paths, name) is getattr(contracts, name)
     assert z2jh.PROXY_TOKEN_ENV == paths.PROXY_TOKEN_ENV
     assert (z2jh.HUB_UNIT, z2jh.PROXY_UNIT) == (paths.HUB_UNIT, paths.PROXY_UNIT)
     spec = build_spec({"users": {"accounts": [ADMIN]}, "hub": {"state_dir": "/srv/hubstate"}})
