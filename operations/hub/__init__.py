@@ -124,8 +124,7 @@ def render_unit(spec: SiteSpec, platform: Platform) -> str:
         proxy_unit=paths.PROXY_UNIT,
         version=spec.hub.version or platform.pin("jupyterhub"),
         caps=platform.systemd,
-        writes_etc=bool(spec.hub.auth.traits().get("LocalAuthenticator", {}).get(
-            "create_system_users")),
+        writes_etc=spec.hub.auth.creates_system_users(),
     )
 
 

@@ -64,15 +64,9 @@ def agent_config(spec: SiteSpec, names: list[str]) -> dict:
         "https_port": https_port,
         "consumers": [{"name": user, "user": user} for user in consumers(spec)],
         "post_renew": [["systemctl", "try-restart", unit] for unit in paths.PUBLIC_UNITS[spec.mode]],
-        **tls.agent_settings(paths.TLS_DIR),
+        **tls.agent_settings(paths.TLS_DIR, webroot=WEBROOT,
+                             dns={**spec.ddns.agent_settings(), "token_file": TOKEN}),
     }
-    if "acme" in config:
-        config["acme"]["webroot"] = WEBROOT
-        if config["acme"]["challenge"] == "dns-01":
-            dns = {**spec.ddns.agent_settings(), "token_file": TOKEN}
-            if tls.dns_propagation_seconds is not None:
-                dns["propagation_seconds"] = tls.dns_propagation_seconds
-            config["acme"]["dns"] = dns
     return config
 
 
@@ -128,7 +122,7 @@ def items(site: Site) -> list[Item]:
     ]
     inputs = [f"venv:{paths.AGENT_HOME}", f"file:{AGENT}", f"file:{CONFIG}"]
 
-    secret = spec.ddns.secret() if tls.type == "acme" and tls.challenge == "dns-01" else None
+    secret = spec.ddns.secret() if tls.dns01 else None
     if secret is not None:
         out.append(File(TOKEN, SecretStr(secret.get_secret_value() + "\n"), mode="600",
                         label=f"Upload the DNS API token {TOKEN}"))

@@ -70,6 +70,11 @@ class Authenticator(Model):
     def traits(self) -> Traits:
         return {}
 
+    def creates_system_users(self) -> bool:
+        """True when it adds a Unix account at a user's first login (the hub then writes
+        /etc/passwd and friends): JupyterHub's LocalAuthenticator with create_system_users."""
+        return bool(self.traits().get("LocalAuthenticator", {}).get("create_system_users"))
+
     # -- a hub whose users have no Unix account on its host (servers in pods: z2jh) ----------
 
     # The same authenticator without its Local* layer, which makes a system user at first

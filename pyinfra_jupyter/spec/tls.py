@@ -60,8 +60,10 @@ class Tls(Model):
         """Files to keep in the TLS directory, by name (SecretStr: a 0600 secret)."""
         return {}
 
-    def agent_settings(self, tls_dir: str) -> dict[str, Any]:
-        """This variant's part of the host agent's config."""
+    def agent_settings(self, tls_dir: str, webroot: str = "",
+                       dns: dict[str, Any] | None = None) -> dict[str, Any]:
+        """This variant's part of the host agent's config: `webroot` is where HTTP-01 answers
+        are served from, `dns` the DDNS provider's settings (for dns-01)."""
         return {}
 
     def site_problems(self, ddns: Ddns) -> list[str]:
@@ -76,10 +78,6 @@ class Tls(Model):
     def dns01(self) -> bool:
         """True when the certificate is proved through the DDNS provider's API (dns-01)."""
         return False
-
-    def dns01_propagation_seconds(self) -> int | None:
-        """dns-01: how long to wait after the provider took the TXT record (None: its usual)."""
-        return None
 
     # -- Zero to JupyterHub (pyinfra_jupyter/export/z2jh.py) --------------------------------
 
@@ -160,9 +158,6 @@ class AcmeTls(Tls):
     def dns01(self) -> bool:
         return self.challenge == "dns-01"
 
-    def dns01_propagation_seconds(self) -> int | None:
-        return self.dns_propagation_seconds
-
     pod_issues_certificate: ClassVar[bool] = True
 
     def pod_proxy(self) -> PodProxy:
@@ -207,7 +202,8 @@ class AcmeTls(Tls):
     def uploads(self) -> dict[str, str | SecretStr]:
         return {"acme-directory-ca.pem": self.directory_ca} if self.directory_ca else {}
 
-    def agent_settings(self, tls_dir: str) -> dict[str, Any]:
+    def agent_settings(self, tls_dir: str, webroot: str = "",
+                       dns: dict[str, Any] | None = None) -> dict[str, Any]:
         acme: dict[str, Any] = {
             "directory": self.directory_url,
             "email": self.email,
@@ -216,6 +212,11 @@ class AcmeTls(Tls):
         }
         if self.directory_ca:
             acme["ca_bundle"] = f"{tls_dir}/acme-directory-ca.pem"
+        acme["webroot"] = webroot
+        if self.dns01:
+            acme["dns"] = {**(dns or {})}
+            if self.dns_propagation_seconds is not None:
+                acme["dns"]["propagation_seconds"] = self.dns_propagation_seconds
         return {"acme": acme}
 
 
@@ -233,7 +234,8 @@ class SelfSignedTls(Tls):
         names = [hostname, "localhost", *addresses, "127.0.0.1", *self.names]
         return list(dict.fromkeys(names))
 
-    def agent_settings(self, tls_dir: str) -> dict[str, Any]:
+    def agent_settings(self, tls_dir: str, webroot: str = "",
+                       dns: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"self_signed": {"days": self.days}}
 
     def pod_proxy(self) -> PodProxy:
@@ -311,7 +313,8 @@ class ProvidedTls(Tls):
                          "`proxy.https.type: manual`, `manual.cert`, `manual.key`",
                          "the key in the values file only"), gaps)
 
-    def agent_settings(self, tls_dir: str) -> dict[str, Any]:
+    def agent_settings(self, tls_dir: str, webroot: str = "",
+                       dns: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"provided": {
             "cert_file": self.cert_file or f"{tls_dir}/provided/fullchain.pem",
             "key_file": self.key_file or f"{tls_dir}/provided/privkey.pem",
