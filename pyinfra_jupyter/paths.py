@@ -54,6 +54,7 @@ PYTHON_PREFIXES = f"{OPT}/python"
 # The host agent (TLS issuance and renewal, DDNS updates): one venv, one zipapp.
 AGENT_HOME = f"{OPT}/agent"
 AGENT_PYTHON = f"{AGENT_HOME}/bin/python"
+AGENT_ZIPAPP = f"{AGENT_HOME}/agent.pyz"
 
 # proxy: CONFIGPROXY_AUTH_TOKEN=..., made once on the host (0600 root), read by the proxy's
 # and the hub's units.

@@ -30,7 +30,6 @@ from .. import paths
 from ..items import Absent, Directory, File, Item, Perms, Service, Venv
 from ..ops.render import render
 from ..platform import Platform, SystemdCaps
-from ..python import python_bin, python_version
 from ..site import Site
 
 NAME = "hub"
@@ -145,7 +144,7 @@ def items(site: Site) -> list[Item]:
     _check_platform(spec, platform)
     secret_values = secrets(spec)
     out: list[Item] = [
-        Venv(hub.prefix, python_bin(site), python_version(site), tuple(packages(spec, platform)),
+        Venv(hub.prefix, site.python_bin, site.python_version, tuple(packages(spec, platform)),
              "JupyterHub", timeout=spec.network.timeout),
         Directory(hub.state_dir, mode="700", label=f"Create {hub.state_dir} (database, cookie secret)"),
         # The hub makes its cookie secret once and refuses to start if others can read it:

@@ -27,7 +27,6 @@ from ..items import Absent, Directory, File, Item, Service, Step, Venv
 from ..ops.converge import command
 from ..ops.render import render
 from ..platform import Platform
-from ..python import python_bin, python_version
 from ..site import Site
 
 NAME = "notebook"
@@ -215,7 +214,7 @@ def _instance(site: Site, instance: NotebookInstance, unit_key: str) -> list[Ite
     dropin = f"{dropin_dir(name)}/instance.conf"
     return [
         *_notebook_dir(instance, home),
-        Venv(venv, python_bin(site), python_version(site), tuple(packages(spec, instance, platform)),
+        Venv(venv, site.python_bin, site.python_version, tuple(packages(spec, instance, platform)),
              f"notebook {name}", timeout=spec.network.timeout),
         Directory(config_dir(name), mode="755"),
         File(config_path(name), SecretStr(config), user=instance.user, group="root",

@@ -18,7 +18,6 @@ from ..items import Absent, File, Item, NpmPackage, Packages, Service, Step, Ven
 from ..ops.accounts import host_secret
 from ..ops.render import render
 from ..platform import NODE_MIN, NODE_WHEEL, NODE_WHEELS, Platform, npm_for
-from ..python import python_bin, python_version
 from ..site import Site
 
 NAME = "proxy"
@@ -56,7 +55,7 @@ def node_major(spec: SiteSpec, platform: Platform) -> int:
 
 def node_bin(site: Site) -> str:
     if node_provider(site.spec, site.platform) == "wheel":
-        return f"{NODE_VENV}/lib/python{python_version(site)}/site-packages/nodejs/bin/node"
+        return f"{NODE_VENV}/lib/python{site.python_version}/site-packages/nodejs/bin/node"
     return NODE
 
 
@@ -103,7 +102,7 @@ def items(site: Site) -> list[Item]:
                 f"armv7l have one); install Node {NODE_MIN}+ and set proxy.node to `system`")
         runtime = [Packages(("curl", "ca-certificates"), "curl (fetches npm)",
                             timeout=spec.network.timeout),
-                   Venv(NODE_VENV, python_bin(site), python_version(site), (f"{name}=={pin}",),
+                   Venv(NODE_VENV, site.python_bin, site.python_version, (f"{name}=={pin}",),
                         f"Node.js {pin} (PyPI wheel {name}, runs configurable-http-proxy)",
                         timeout=spec.network.timeout, wheels=(wheel,))]
     return [

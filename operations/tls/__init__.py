@@ -23,13 +23,12 @@ from .. import paths
 from ..items import Absent, Directory, File, Item, Perms, Service, Step, Venv
 from ..ops.converge import command
 from ..ops.render import render
-from ..python import python_bin, python_version
 from ..site import Site
 
 NAME = "tls"
 TITLE = "TLS certificate"
 
-AGENT = f"{paths.AGENT_HOME}/agent.pyz"
+AGENT = paths.AGENT_ZIPAPP
 CONFIG = f"{paths.TLS_DIR}/agent.json"
 TOKEN = f"{paths.TLS_DIR}/dns-token"
 WEBROOT = f"{paths.STATE}/acme-challenge"
@@ -116,7 +115,7 @@ def items(site: Site) -> list[Item]:
     out: list[Item] = [
         Directory(paths.TLS_DIR, mode="755"),
         Directory(paths.OPT, mode="755"),
-        Venv(paths.AGENT_HOME, python_bin(site), python_version(site), AGENT_PACKAGES, "the host agent",
+        Venv(paths.AGENT_HOME, site.python_bin, site.python_version, AGENT_PACKAGES, "the host agent",
              timeout=spec.network.timeout),
         File(AGENT, agent_zipapp(), label=f"Upload the host agent {AGENT}"),
     ]
