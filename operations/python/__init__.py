@@ -21,13 +21,12 @@ from .. import paths
 from ..items import Directory, File, Item, Packages, Step
 from ..ops.fetch import fetch
 from ..ops.shell import Installs, bounded, sha256_check
-from ..platform import CPYTHON, OPENSSL, SOURCE_BUILD_PACKAGES
+from ..platform import CPYTHON, EPEL_REPO, OPENSSL, source_build_packages
 from ..site import PYTHON_PREFIX, Site, minor, version_tuple
 
 NAME = "python"
 TITLE = "Install Python"
 BUILD_LOG_DIR = "/var/log/pyinfra-jupyter"
-EPEL_REPO = "/etc/yum.repos.d/epel.repo"
 # Where a build unpacks and compiles: made fresh by root, 0700, removed after a good build;
 # under our root-owned state directory, never a world-writable one (/var/tmp), where
 # another user could plant the path first.
@@ -87,11 +86,7 @@ def optimize(site: Site) -> bool:
 def build_packages(site: Site) -> tuple[str, ...]:
     """What the CPython build needs from the distro (without the OpenSSL headers where the
     release's OpenSSL is too old and one is built into the prefix instead)."""
-    release = site.platform.release
-    names = SOURCE_BUILD_PACKAGES[site.platform.family.name]
-    if release.openssl == "build":
-        names = tuple(n for n in names if n != "libssl-dev")
-    return names
+    return source_build_packages(site.platform.family.name, site.platform.release.openssl)
 
 
 def items(site: Site) -> list[Item]:

@@ -11,25 +11,13 @@ from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from .base import Domain, Email, HostName, Model, Port, SystemPath, multiline
+from .base import Domain, Email, HostName, Model, Port, SystemPath, multiline, pem_certificates
 from .ddns import Ddns
 
 ACME_DIRECTORIES = {
     "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
     "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
 }
-
-
-def _pem_certificates(value: str, field: str) -> str:
-    from cryptography import x509
-
-    if "-----BEGIN CERTIFICATE-----" not in value:
-        raise ValueError(f"{field} is not a PEM certificate (no '-----BEGIN CERTIFICATE-----')")
-    try:
-        x509.load_pem_x509_certificates(value.encode())
-    except ValueError as exc:
-        raise ValueError(f"{field} is not a readable PEM certificate: {exc}") from None
-    return value
 
 
 class PodProxy(NamedTuple):
@@ -139,7 +127,7 @@ class AcmeTls(Tls):
     @field_validator("directory_ca")
     @classmethod
     def _directory_ca(cls, value: str | None) -> str | None:
-        return None if value is None else _pem_certificates(value, "directory_ca")
+        return None if value is None else pem_certificates(value, "directory_ca")
 
     @property
     def directory_url(self) -> str:
@@ -264,7 +252,7 @@ class ProvidedTls(Tls):
     @field_validator("cert_pem")
     @classmethod
     def _cert(cls, value: str | None) -> str | None:
-        return None if value is None else _pem_certificates(value, "cert_pem")
+        return None if value is None else pem_certificates(value, "cert_pem")
 
     @field_validator("key_pem")
     @classmethod
