@@ -157,3 +157,17 @@ def test_readme_spec_reference_is_the_generated_one():
     assert readme[start:end] == markdown_reference(), (
         "README's spec reference is stale: run `make readme-reference`"
     )
+
+
+def test_verify_probes_where_the_inventory_reaches_the_host():
+    """The address verify probes comes from the inventory (cli.host_address), not from
+    host data read inside verify."""
+    from types import SimpleNamespace
+
+    from pyinfra_jupyter.cli import host_address
+
+    def host(name, **data):
+        return SimpleNamespace(name=name, data=SimpleNamespace(get=data.get))
+
+    assert host_address(host("@docker/pj", ssh_hostname="10.0.0.5")) == "10.0.0.5"
+    assert host_address(host("hub.example.org")) == "hub.example.org"
