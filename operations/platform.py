@@ -231,6 +231,17 @@ SOURCE_BUILD_PACKAGES = {
     "rhel": ("gcc", "make", "pkgconfig", "openssl11-devel", "zlib-devel", "libffi-devel",
              "sqlite-devel", "bzip2-devel", "xz-devel", "libuuid-devel"),
 }
+# Their OpenSSL headers: left out where the release's OpenSSL is too old and OPENSSL is
+# built into the prefix instead (Release.openssl "build").
+OPENSSL_HEADERS = ("libssl-dev", "openssl11-devel")
+
+
+def source_build_packages(family: str, openssl: str) -> tuple[str, ...]:
+    """What the CPython build needs from a family's distro, given the release's `openssl`."""
+    names = SOURCE_BUILD_PACKAGES[family]
+    if openssl == "build":
+        names = tuple(n for n in names if n not in OPENSSL_HEADERS)
+    return names
 
 
 @dataclass(frozen=True)
@@ -315,6 +326,7 @@ gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7
 """
 # EPEL 7 (for openssl11-devel) moved to Fedora's archive; epel-release's own repo file points
 # at the retired metalink.
+EPEL_REPO = "/etc/yum.repos.d/epel.repo"
 EPEL7_ARCHIVE_REPO = """\
 # Written by pyinfra-jupyter: EPEL 7 is archived; its metalink no longer answers.
 [epel]

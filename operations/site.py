@@ -29,7 +29,20 @@ from .ops import fleet
 from .ops.apply import apply, prefetch
 from .ops.facts import host_facts
 from .ops.shell import Installs
-from .platform import SMALL_HOST_MB, Platform, platform_from_info
+from .platform import CPYTHON, SMALL_HOST_MB, Platform, platform_from_info
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+# python.provider `source`: the pinned CPython, built in its own versioned prefix.
+PYTHON_PREFIX = f"{paths.PYTHON_PREFIXES}/{CPYTHON.version}"
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in version.split(".") if x.isdigit())
+
+
+def minor(version: str) -> str:
+    """'3.11.2' -> '3.11'."""
+    return ".".join(version.split(".")[:2])
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,39 @@ class Site:
     def account(self, name: str) -> dict | None:
         """An existing account's passwd entry (home, shell, uid), or None."""
         return self.facts.get("passwd", {}).get(name)
+
+    # -- the Python the services' venvs are made with (the python component provides it) -----
+
+    @property
+    def system_python_version(self) -> str:
+        """The major.minor of the host's python3 (the release's, before it is installed)."""
+        return self.facts.get("python3") or self.platform.system_python
+
+    @property
+    def python_provider(self) -> str:
+        """`system` or `source`: the spec's choice, or for `auto` the host's python3 when it
+        is new enough."""
+        chosen = self.spec.python.provider
+        if chosen != "auto":
+            return chosen
+        if version_tuple(self.system_python_version) >= version_tuple(
+                self.spec.python.min_version):
+            return "system"
+        return "source"
+
+    @property
+    def python_bin(self) -> str:
+        """The interpreter the services' venvs are made with."""
+        if self.python_provider == "source":
+            return f"{PYTHON_PREFIX}/bin/python{minor(CPYTHON.version)}"
+        return SYSTEM_PYTHON
+
+    @property
+    def python_version(self) -> str:
+        """The major.minor of the Python the services' venvs are made with."""
+        if self.python_provider == "source":
+            return minor(CPYTHON.version)
+        return self.system_python_version
 
     @property
     def hostname(self) -> str:

@@ -20,6 +20,8 @@ import re
 import shlex
 import sys
 
+from . import paths
+
 ROOT = "/var/backups/pyinfra-jupyter"
 STAMP = re.compile(r"\d{8}T\d{6}Z(-\d+)?")
 q = shlex.quote
@@ -32,23 +34,23 @@ _SQLITE_COPY = ("import sqlite3, sys; s = sqlite3.connect('file:' + sys.argv[1] 
 def _hub_paths(spec) -> tuple[str, str, str]:
     """(database, cookie secret, the hub venv's python) of a hub site."""
     state = spec.hub.state_dir
-    return f"{state}/jupyterhub.sqlite", f"{state}/jupyterhub_cookie_secret", \
+    return paths.hub_database(state), paths.hub_cookie_secret(state), \
         f"{spec.hub.prefix}/bin/python"
 
 
 def _state_members(spec) -> list[str]:
     """What a restore puts back (paths relative to /, as in files.tar)."""
-    members = ["etc/pyinfra-jupyter/proxy-auth.env", "etc/pyinfra-jupyter/tls",
-               "etc/pyinfra-jupyter/ddns", "var/lib/pyinfra-jupyter"]
+    members = [paths.PROXY_TOKEN_ENV, paths.TLS_DIR, paths.DDNS_ETC, paths.STATE]
     if spec.mode == "hub":
-        members.append(_hub_paths(spec)[1].lstrip("/"))
-    return members
+        members.append(_hub_paths(spec)[1])
+    return [m.lstrip("/") for m in members]
 
 
 def backup_command(spec, keep: int) -> str:
-    files = ["etc/pyinfra-jupyter", "etc/jupyterhub", "etc/jupyter", "var/lib/pyinfra-jupyter"]
+    files = [paths.ETC, paths.HUB_ETC, paths.NOTEBOOK_ETC, paths.STATE]
     if spec.mode == "hub":
-        files.append(_hub_paths(spec)[1].lstrip("/"))
+        files.append(_hub_paths(spec)[1])
+    files = [f.lstrip("/") for f in files]
     lines = [
         "set -e", "umask 077",
         f"mkdir -p {ROOT} && chmod 700 {ROOT}",
@@ -88,13 +90,13 @@ def restore_command(spec, stamp: str) -> str:
     if spec.mode == "hub":
         db, _, python = _hub_paths(spec)
         lines += [
-            "systemctl stop jupyterhub.service",
+            f"systemctl stop {paths.HUB_UNIT}",
             f'[ -z "$m" ] || tar -xpf {d}/files.tar -C / $m',
             f"if [ -f {d}/jupyterhub.sqlite ]; then rm -f {q(db)}-journal {q(db)}-wal && "
             f"{q(python)} -c {q(_SQLITE_COPY)} {d}/jupyterhub.sqlite {q(db)} && "
             f"chown root:root {q(db)} && chmod 600 {q(db)}; fi",
-            "systemctl restart configurable-http-proxy.service",
-            "systemctl start jupyterhub.service",
+            f"systemctl restart {paths.PROXY_UNIT}",
+            f"systemctl start {paths.HUB_UNIT}",
             # Done when the hub answers again (it re-adds its routes to the proxy on start).
             f"for i in $(seq 120); do ss -Hltn 'sport = :{int(spec.hub.api_port)}' | "
             "grep -q . && break; sleep 1; done",
@@ -103,7 +105,7 @@ def restore_command(spec, stamp: str) -> str:
         ]
     else:
         lines += [f'[ -z "$m" ] || tar -xpf {d}/files.tar -C / $m',
-                  "systemctl restart 'jupyter-notebook@*.service' 2>/dev/null || true"]
+                  f"systemctl restart {q(paths.notebook_unit('*'))} 2>/dev/null || true"]
     lines.append(f'echo "restored={stamp}"')
     return "\n".join(lines)
 

@@ -288,6 +288,12 @@ def connect_inventory(inventory: str, names=None):
     return state, [h for h in built if not names or h.name in names]
 
 
+def host_address(host) -> str:
+    """Where the inventory reaches `host` (its ssh_hostname, else its name): where a
+    read-only command probes the host's public ports."""
+    return str(host.data.get("ssh_hostname") or host.name)
+
+
 def sudo_arguments(host) -> dict:
     """The inventory's sudo/su settings of `host`, for `host.run_shell_command`."""
     return {k: v for k, v in host.data.dict().items() if k in SUDO_KEYS}

@@ -55,8 +55,8 @@ DEFAULT_ECHO6 = "https://api6.ipify.org"
 
 def load(path: str) -> dict:
     cfg = read_json_config(path)
-    if cfg.get("provider") not in PROVIDERS or cfg.get("provider") == "fake":
-        raise ConfigError(f"config: provider must be one of {', '.join(sorted(set(PROVIDERS) - {'fake'}))}")
+    if cfg.get("provider") not in PROVIDERS:
+        raise ConfigError(f"config: provider must be one of {', '.join(sorted(PROVIDERS))}")
     if not cfg.get("names"):
         raise ConfigError("config: names is empty")
     if not isinstance(cfg["names"], list) or not all(

@@ -331,19 +331,6 @@ class Cloudflare(DnsProvider):
             raise AgentError(f"Cloudflare did not {what}"
                              + self._error_detail(json.dumps(answer or {}).encode()))
 
-class FakeDns(DnsProvider):
-    """pebble-challtestsrv's management API (lab/tests): endpoint = http://HOST:MGMT_PORT."""
-
-    name = "fake"
-    needs_token = False
-    default_propagation = 0
-
-    def set_txt(self, domain: str, value: str):
-        self.request("POST", "/set-txt", {"host": f"_acme-challenge.{domain}.", "value": value})
-        return None
-
-    def clear_txt(self, domain: str, handle) -> None:
-        self.request("POST", "/clear-txt", {"host": f"_acme-challenge.{domain}."})
 
 class DynDns2(DnsProvider):
     """The dyndns2 protocol (No-IP, Dyn, many routers' services): GET /nic/update with HTTP
@@ -413,7 +400,7 @@ class CustomUrl(DnsProvider):
         return "sent"
 
 
-PROVIDERS = {"duckdns": DuckDns, "dynv6": Dynv6, "cloudflare": Cloudflare, "fake": FakeDns,
+PROVIDERS = {"duckdns": DuckDns, "dynv6": Dynv6, "cloudflare": Cloudflare,
              "dyndns2": DynDns2, "custom": CustomUrl}
 
 def dns_provider(dns: dict) -> DnsProvider:
@@ -423,6 +410,4 @@ def dns_provider(dns: dict) -> DnsProvider:
         raise ConfigError(
             f"config: acme.dns.provider must be one of {', '.join(sorted(PROVIDERS))}"
         )
-    if cls is FakeDns and not dns.get("endpoint"):
-        raise ConfigError("config: acme.dns.endpoint is required for the fake provider")
     return cls(dns)

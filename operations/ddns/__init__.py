@@ -20,13 +20,12 @@ from ..items import Absent, Directory, File, Item, Service, Step, User
 from ..ops.converge import command
 from ..ops.render import render
 from ..site import Site
-from ..tls import AGENT
 
 NAME = "ddns"
 TITLE = "Dynamic DNS"
 
 USER = "pj-ddns"
-DIR = f"{paths.ETC}/ddns"
+DIR = paths.DDNS_ETC
 CONFIG = f"{DIR}/ddns.json"
 TOKEN = f"{DIR}/token"
 STATE_DIR = f"{paths.STATE}/ddns"
@@ -66,7 +65,7 @@ def render_units(spec: SiteSpec, site: Site) -> dict[str, str]:
     service, timer = UNIT_FILES
     return {
         service: render("ddns", f"{UNIT}.service", user=USER, python=paths.AGENT_PYTHON,
-                        agent=AGENT, config=CONFIG, network_env=paths.NETWORK_ENV,
+                        agent=paths.AGENT_ZIPAPP, config=CONFIG, network_env=paths.NETWORK_ENV,
                         state_dir=STATE_DIR, caps=site.platform.systemd,
                         names=", ".join(spec.ddns.names())),
         timer: render("ddns", f"{UNIT}.timer", minutes=minutes, jitter=jitter_seconds(minutes)),
@@ -113,7 +112,7 @@ def items(site: Site) -> list[Item]:
         {"command": f"systemctl start {UNIT}.service || {{ journalctl -u {UNIT}.service "
                     "-n 3 -o cat --no-pager >&2; exit 1; }"},
         key_name="ddns-update",
-        restart_on=(*inputs, *unit_keys, f"venv:{paths.AGENT_HOME}", f"file:{AGENT}"),
+        restart_on=(*inputs, *unit_keys, f"venv:{paths.AGENT_HOME}", f"file:{paths.AGENT_ZIPAPP}"),
         timeout=spec.network.timeout,
     ))
     return out

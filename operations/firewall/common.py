@@ -8,13 +8,14 @@ from collections.abc import Callable
 from pyinfra import host, logger
 from pyinfra.api import FactBase, operation
 
+from .. import paths
 from ..items import Packages
 from ..ops import converge
 from ..ops.render import render as _render
 from ..platform import Platform
 from . import guard
 
-WORK_DIR = "/var/lib/pyinfra-jupyter/firewall"
+WORK_DIR = paths.FIREWALL_DIR
 
 
 class UnitFileState(FactBase):

@@ -18,6 +18,7 @@ from pyinfra.operations import systemd
 from pyinfra_jupyter.spec.firewall import FirewallSpec
 
 from ..platform import Platform
+from . import guard
 from .common import guarded, install, plan_name
 from .rules import RuleSet
 
@@ -161,7 +162,7 @@ def zone(services: list[str], ports: list[str], rich_rules: list[str]):
     yield from commands
 
 
-D = "/var/lib/pyinfra-jupyter/firewall/previous"
+D = guard.STATE_DIR
 SAVE = [f"cp -a /etc/firewalld {D}/firewalld",
         f"if systemctl is-active --quiet firewalld.service; then touch {D}/active; fi"]
 # Put the configuration back, and firewalld in the state it was in: a firewalld that was

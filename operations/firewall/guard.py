@@ -22,9 +22,11 @@ import shlex
 
 from pyinfra.api import FunctionCommand, operation
 
+from .. import paths
+
 UNIT = "pj-firewall-rollback"
 BOOT_UNIT = "pj-firewall-boot-guard.service"
-STATE_DIR = "/var/lib/pyinfra-jupyter/firewall/previous"
+STATE_DIR = paths.FIREWALL_PREVIOUS
 MARK = f"{STATE_DIR}/unconfirmed"
 BOOT_SCRIPT = f"{STATE_DIR}/restore-at-boot.sh"
 # What the timer runs. A file, not a `sh -c` argument: systemd-run escapes `;` in its
@@ -67,7 +69,7 @@ def arm(save: list[str], restore: list[str], seconds: int = 60,
     done = f"rm -f {MARK} && logger -t {UNIT} 'previous firewall rules restored'"
     if restore_at_boot:
         boot = " && ".join([*restore_at_boot, done]) + "\n"
-        unit = f"/etc/systemd/system/{BOOT_UNIT}"
+        unit = f"{paths.UNIT_DIR}/{BOOT_UNIT}"
         yield (f"printf %s {shlex.quote(boot)} > {BOOT_SCRIPT} && "
                f"printf %s {shlex.quote(BOOT_GUARD)} > {unit} && "
                f"systemctl daemon-reload && systemctl enable --quiet {BOOT_UNIT} && "

@@ -15,6 +15,7 @@ from pyinfra.operations import files, systemd
 
 from pyinfra_jupyter.spec.firewall import FirewallSpec
 
+from ..ops.converge import upload_source
 from ..platform import Platform
 from . import guard
 from .common import enabled_at_boot, guarded, install, load_from_file, plan_name, render
@@ -108,13 +109,8 @@ def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec,
             apply=lambda: filter_tables(name=plan_name("iptables", added, removed), v4=v4, v6=v6))
     path4, path6, services = platform.family.iptables_persist
     for path, text in ((path4, v4), (path6, v6)):
-        files.put(name=f"Keep the rules for boot in {path}", src=_text(text), dest=path,
+        files.put(name=f"Keep the rules for boot in {path}", src=upload_source(text), dest=path,
                   mode="600", create_remote_dir=True)
     for service in services:
         enabled_at_boot(name=f"Enable {service} (loads the rules at boot)", unit=service)
 
-
-def _text(content: str):
-    from io import StringIO
-
-    return StringIO(content)

@@ -15,6 +15,7 @@ from pyinfra.operations import files
 
 from pyinfra_jupyter.spec.firewall import FirewallSpec
 
+from ..ops.converge import upload_source
 from ..platform import Platform
 from . import guard
 from .common import enabled_at_boot, guarded, install, load_from_file, plan_name, render
@@ -89,7 +90,7 @@ def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec,
             seconds=fw.rollback_seconds, over_ssh=over_ssh,
             apply=lambda: table(name=plan_name("nftables", added, removed), desired=desired))
     # Persist only after the confirm step: a rolled-back rule set never reaches the boot config.
-    files.put(name=f"Keep the rules for boot in {CONF}", src=_text(desired), dest=CONF,
+    files.put(name=f"Keep the rules for boot in {CONF}", src=upload_source(desired), dest=CONF,
               mode="644", create_remote_dir=True)
     files.line(name=f"Load {CONF} at boot from {BOOT_CONF}", path=BOOT_CONF,
                line=f'^include "{CONF}"$')
@@ -131,8 +132,3 @@ def remove() -> None:
     files.line(name=f"Stop loading {CONF} at boot ({BOOT_CONF})", path=BOOT_CONF,
                line=f'^include "{CONF}"$', present=False)
 
-
-def _text(content: str):
-    from io import StringIO
-
-    return StringIO(content)

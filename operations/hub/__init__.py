@@ -33,13 +33,12 @@ from ..items import Absent, Directory, File, Item, Perms, Service, Step, Venv
 from ..ops.facts import snapshot_of
 from ..ops.render import render
 from ..platform import Platform, SystemdCaps
-from ..python import python_bin, python_version
 from ..site import Site
 
 NAME = "hub"
 TITLE = "Install and run JupyterHub"
 
-CONFIG_DIR = "/etc/jupyterhub"
+CONFIG_DIR = paths.HUB_ETC
 CONFIG = f"{CONFIG_DIR}/jupyterhub_config.py"
 SECRETS = f"{CONFIG_DIR}/secrets.json"  # 0600 root; read by the config, never rendered into it
 CHECK_SCRIPT = f"{CONFIG_DIR}/check_config.py"
@@ -94,6 +93,8 @@ def render_config(spec: SiteSpec, secrets_path: str = SECRETS) -> str:
     return render(
         "hub", "jupyterhub_config.py",
         hub=hub,
+        database=paths.hub_database(hub.state_dir),
+        cookie_secret=paths.hub_cookie_secret(hub.state_dir),
         auth=hub.auth,
         users=spec.users,
         proxy_api_port=spec.proxy.api_port,
@@ -125,8 +126,7 @@ def render_unit(spec: SiteSpec, platform: Platform) -> str:
         proxy_unit=paths.PROXY_UNIT,
         version=spec.hub.version or platform.pin("jupyterhub"),
         caps=platform.systemd,
-        writes_etc=bool(spec.hub.auth.traits().get("LocalAuthenticator", {}).get(
-            "create_system_users")),
+        writes_etc=spec.hub.auth.creates_system_users(),
     )
 
 
@@ -147,12 +147,12 @@ def items(site: Site) -> list[Item]:
     _check_platform(spec, platform)
     secret_values = secrets(spec)
     out: list[Item] = [
-        Venv(hub.prefix, python_bin(site), python_version(site), tuple(packages(spec, platform)),
+        Venv(hub.prefix, site.python_bin, site.python_version, tuple(packages(spec, platform)),
              "JupyterHub", timeout=spec.network.timeout),
         Directory(hub.state_dir, mode="700", label=f"Create {hub.state_dir} (database, cookie secret)"),
         # The hub makes its cookie secret once and refuses to start if others can read it:
         # its mode is kept (before any restart below), its bytes never touched.
-        Perms(f"{hub.state_dir}/jupyterhub_cookie_secret",
+        Perms(paths.hub_cookie_secret(hub.state_dir),
               label="Keep the cookie secret root's alone (0600; never regenerated)"),
         Directory(CONFIG_DIR, mode="755"),
     ]
@@ -172,7 +172,7 @@ def items(site: Site) -> list[Item]:
         Service(
             paths.HUB_UNIT,
             restart_on=(f"venv:{hub.prefix}", f"file:{SECRETS}", f"absent:{SECRETS}",
-                        f"file:{CONFIG}", f"file:{UNIT_FILE}", "step:proxy-token",
+                        f"file:{CONFIG}", f"file:{UNIT_FILE}", paths.PROXY_TOKEN_STEP,
                         f"absent:{UNIT_FILE}.d",
                         # A (re)started proxy has no routes until the hub adds them, which
                         # a hub does at start (else only every last_activity_interval).

@@ -27,13 +27,12 @@ from ..items import Absent, Directory, File, Item, Service, Step, Venv
 from ..ops.converge import command
 from ..ops.render import render
 from ..platform import Platform
-from ..python import python_bin, python_version
 from ..site import Site
 
 NAME = "notebook"
 TITLE = "Deploy the notebook servers"
 
-CONFIG_ROOT = "/etc/jupyter/instances"
+CONFIG_ROOT = f"{paths.NOTEBOOK_ETC}/instances"
 CONFIG_NAME = "jupyter_server_config.py"
 CHECK_SCRIPT = f"{CONFIG_ROOT}/check_config.py"
 CHECK_SOURCE = Path(__file__).with_name("check_config.py")
@@ -215,7 +214,7 @@ def _instance(site: Site, instance: NotebookInstance, unit_key: str) -> list[Ite
     dropin = f"{dropin_dir(name)}/instance.conf"
     return [
         *_notebook_dir(instance, home),
-        Venv(venv, python_bin(site), python_version(site), tuple(packages(spec, instance, platform)),
+        Venv(venv, site.python_bin, site.python_version, tuple(packages(spec, instance, platform)),
              f"notebook {name}", timeout=spec.network.timeout),
         Directory(config_dir(name), mode="755"),
         File(config_path(name), SecretStr(config), user=instance.user, group="root",

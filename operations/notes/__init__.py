@@ -32,7 +32,7 @@ def wanted(spec: SiteSpec) -> bool:
 
 
 def _public_name(spec: SiteSpec, site: Site | None) -> str:
-    names = spec.ddns.names() or list(getattr(spec.tls, "domains", []) or [])
+    names = spec.ddns.names() or spec.tls.public_names()
     if names:
         return names[0]
     return (site.facts.get("lan_address") if site else None) or "this-host"

@@ -73,13 +73,14 @@ def upload(data: str | bytes, dest: str):
         private = ".cache/pyinfra-jupyter-upload"
         yield StringCommand(f"umask 077 && mkdir -p {private} && chmod 700 {private}",
                             _sudo=False, _su_user=None, _doas=False, _dzdo=False)
-        yield FileUploadCommand(_io(data), dest,
+        yield FileUploadCommand(upload_source(data), dest,
                                 remote_temp_filename=f"{private}/{uuid.uuid4().hex}")
     else:
-        yield FileUploadCommand(_io(data), dest)
+        yield FileUploadCommand(upload_source(data), dest)
 
 
-def _io(data: str | bytes):
+def upload_source(data: str | bytes):
+    """Text or bytes as what pyinfra uploads (a file-like object): files.put's `src` too."""
     return BytesIO(data) if isinstance(data, bytes) else StringIO(data)
 
 

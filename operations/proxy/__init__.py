@@ -18,7 +18,6 @@ from ..items import Absent, File, Item, NpmPackage, Packages, Service, Step, Ven
 from ..ops.accounts import host_secret
 from ..ops.render import render
 from ..platform import NODE_MIN, NODE_WHEEL, NODE_WHEELS, Platform, npm_for
-from ..python import python_bin, python_version
 from ..site import Site
 
 NAME = "proxy"
@@ -56,7 +55,7 @@ def node_major(spec: SiteSpec, platform: Platform) -> int:
 
 def node_bin(site: Site) -> str:
     if node_provider(site.spec, site.platform) == "wheel":
-        return f"{NODE_VENV}/lib/python{python_version(site)}/site-packages/nodejs/bin/node"
+        return f"{NODE_VENV}/lib/python{site.python_version}/site-packages/nodejs/bin/node"
     return NODE
 
 
@@ -103,7 +102,7 @@ def items(site: Site) -> list[Item]:
                 f"armv7l have one); install Node {NODE_MIN}+ and set proxy.node to `system`")
         runtime = [Packages(("curl", "ca-certificates"), "curl (fetches npm)",
                             timeout=spec.network.timeout),
-                   Venv(NODE_VENV, python_bin(site), python_version(site), (f"{name}=={pin}",),
+                   Venv(NODE_VENV, site.python_bin, site.python_version, (f"{name}=={pin}",),
                         f"Node.js {pin} (PyPI wheel {name}, runs configurable-http-proxy)",
                         timeout=spec.network.timeout, wheels=(wheel,))]
     return [
@@ -115,12 +114,12 @@ def items(site: Site) -> list[Item]:
         Step(host_secret,
              f"Make the proxy's auth token {paths.PROXY_TOKEN_ENV} (once, on the host, 0600)",
              {"path": paths.PROXY_TOKEN_ENV, "line": "CONFIGPROXY_AUTH_TOKEN={token}"},
-             key_name="proxy-token", reads=(paths.PROXY_TOKEN_ENV,)),
+             key_name=paths.PROXY_TOKEN_STEP.removeprefix("step:"), reads=(paths.PROXY_TOKEN_ENV,)),
         File(UNIT_FILE, render_unit(spec, platform, node)),
         # The unit is the spec's alone: a drop-in made by hand is drift.
         Absent(f"{UNIT_FILE}.d", label=f"Remove drop-ins added by hand ({UNIT_FILE}.d)"),
         Service(paths.PROXY_UNIT,
-                restart_on=(f"npm:{PREFIX}", f"venv:{NODE_VENV}", f"file:{UNIT_FILE}", "step:proxy-token",
+                restart_on=(f"npm:{PREFIX}", f"venv:{NODE_VENV}", f"file:{UNIT_FILE}", paths.PROXY_TOKEN_STEP,
                             paths.TLS_ENSURE, f"absent:{UNIT_FILE}.d"),
                 reload_on=(f"file:{UNIT_FILE}", f"absent:{UNIT_FILE}.d"), port=spec.proxy.port),
     ]

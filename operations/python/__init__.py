@@ -21,14 +21,12 @@ from .. import paths
 from ..items import Directory, File, Item, Packages, Step
 from ..ops.fetch import fetch
 from ..ops.shell import Installs, bounded, sha256_check
-from ..platform import CPYTHON, OPENSSL, SOURCE_BUILD_PACKAGES
-from ..site import Site
+from ..platform import CPYTHON, EPEL_REPO, OPENSSL, source_build_packages
+from ..site import PYTHON_PREFIX, Site, minor, version_tuple
 
 NAME = "python"
 TITLE = "Install Python"
-SYSTEM_PYTHON = "/usr/bin/python3"
 BUILD_LOG_DIR = "/var/log/pyinfra-jupyter"
-EPEL_REPO = "/etc/yum.repos.d/epel.repo"
 # Where a build unpacks and compiles: made fresh by root, 0700, removed after a good build;
 # under our root-owned state directory, never a world-writable one (/var/tmp), where
 # another user could plant the path first.
@@ -45,51 +43,34 @@ def wanted(spec) -> bool:
     return True
 
 
-def _tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in version.split(".") if x.isdigit())
-
-
-def _minor(version: str) -> str:
-    return ".".join(version.split(".")[:2])
+# Which Python the services' venvs use is the Site's (operations/site.py): every component
+# that makes a venv asks it there, none imports this one. These name it for this component
+# and its tests.
 
 
 def system_version(site: Site) -> str:
-    """The major.minor of the host's python3 (the release's, before it is installed)."""
-    return site.facts.get("python3") or site.platform.system_python
+    return site.system_python_version
 
 
 def provider(site: Site) -> str:
-    """`system` or `source`: the spec's choice, or for `auto` the host's python3 when it is
-    new enough."""
-    chosen = site.spec.python.provider
-    if chosen != "auto":
-        return chosen
-    if _tuple(system_version(site)) >= _tuple(site.spec.python.min_version):
-        return "system"
-    return "source"
+    return site.python_provider
 
 
 def prefix() -> str:
-    return f"{paths.PYTHON_PREFIXES}/{CPYTHON.version}"
+    return PYTHON_PREFIX
 
 
 def python_bin(site: Site) -> str:
-    """The interpreter the services' venvs are made with."""
-    if provider(site) == "source":
-        return f"{prefix()}/bin/python{_minor(CPYTHON.version)}"
-    return SYSTEM_PYTHON
+    return site.python_bin
 
 
 def python_version(site: Site) -> str:
-    """The major.minor of the Python the services' venvs are made with."""
-    if provider(site) == "source":
-        return _minor(CPYTHON.version)
-    return system_version(site)
+    return site.python_version
 
 
 def check_version(site: Site) -> None:
     found, need = python_version(site), site.spec.python.min_version
-    if _tuple(found) < _tuple(need):
+    if version_tuple(found) < version_tuple(need):
         raise DeployError(
             f"{site.platform.label} has Python {found}, but JupyterHub and JupyterLab need "
             f"{need}+ (python.min_version): set python.provider to `source` or `auto` to build "
@@ -105,11 +86,7 @@ def optimize(site: Site) -> bool:
 def build_packages(site: Site) -> tuple[str, ...]:
     """What the CPython build needs from the distro (without the OpenSSL headers where the
     release's OpenSSL is too old and one is built into the prefix instead)."""
-    release = site.platform.release
-    names = SOURCE_BUILD_PACKAGES[site.platform.family.name]
-    if release.openssl == "build":
-        names = tuple(n for n in names if n != "libssl-dev")
-    return names
+    return source_build_packages(site.platform.family.name, site.platform.release.openssl)
 
 
 def items(site: Site) -> list[Item]:
@@ -174,7 +151,7 @@ def build_script(openssl: str, optimize: bool, jobs: int) -> str:
         steps.append(f"sed -i 's/PKG_CONFIG openssl /PKG_CONFIG openssl11 /g' {src}/configure")
     if optimize:
         configure.append("--enable-optimizations")
-    binary = f"{target}/bin/python{_minor(CPYTHON.version)}"
+    binary = f"{target}/bin/python{minor(CPYTHON.version)}"
     steps += [
         f"cd {src}",
         "./configure " + " ".join(q(arg) for arg in configure),

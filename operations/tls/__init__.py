@@ -23,13 +23,12 @@ from .. import paths
 from ..items import Absent, Directory, File, Item, Perms, Service, Step, Venv
 from ..ops.converge import command
 from ..ops.render import render
-from ..python import python_bin, python_version
 from ..site import Site
 
 NAME = "tls"
 TITLE = "TLS certificate"
 
-AGENT = f"{paths.AGENT_HOME}/agent.pyz"
+AGENT = paths.AGENT_ZIPAPP
 CONFIG = f"{paths.TLS_DIR}/agent.json"
 TOKEN = f"{paths.TLS_DIR}/dns-token"
 WEBROOT = f"{paths.STATE}/acme-challenge"
@@ -64,15 +63,9 @@ def agent_config(spec: SiteSpec, names: list[str]) -> dict:
         "https_port": https_port,
         "consumers": [{"name": user, "user": user} for user in consumers(spec)],
         "post_renew": [["systemctl", "try-restart", unit] for unit in paths.PUBLIC_UNITS[spec.mode]],
-        **tls.agent_settings(paths.TLS_DIR),
+        **tls.agent_settings(paths.TLS_DIR, webroot=WEBROOT,
+                             dns={**spec.ddns.agent_settings(), "token_file": TOKEN}),
     }
-    if "acme" in config:
-        config["acme"]["webroot"] = WEBROOT
-        if config["acme"]["challenge"] == "dns-01":
-            dns = {**spec.ddns.agent_settings(), "token_file": TOKEN}
-            if tls.dns_propagation_seconds is not None:
-                dns["propagation_seconds"] = tls.dns_propagation_seconds
-            config["acme"]["dns"] = dns
     return config
 
 
@@ -122,13 +115,13 @@ def items(site: Site) -> list[Item]:
     out: list[Item] = [
         Directory(paths.TLS_DIR, mode="755"),
         Directory(paths.OPT, mode="755"),
-        Venv(paths.AGENT_HOME, python_bin(site), python_version(site), AGENT_PACKAGES, "the host agent",
+        Venv(paths.AGENT_HOME, site.python_bin, site.python_version, AGENT_PACKAGES, "the host agent",
              timeout=spec.network.timeout),
         File(AGENT, agent_zipapp(), label=f"Upload the host agent {AGENT}"),
     ]
     inputs = [f"venv:{paths.AGENT_HOME}", f"file:{AGENT}", f"file:{CONFIG}"]
 
-    secret = spec.ddns.secret() if tls.type == "acme" and tls.challenge == "dns-01" else None
+    secret = spec.ddns.secret() if tls.dns01 else None
     if secret is not None:
         out.append(File(TOKEN, SecretStr(secret.get_secret_value() + "\n"), mode="600",
                         label=f"Upload the DNS API token {TOKEN}"))

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import SecretStr
 
+from .. import paths
 from ..spec import SiteSpec
 from ..spec.hub import SecretRef
 
@@ -37,16 +38,21 @@ MEMORY_GUARANTEE = "1G"
 # Without a guarantee Kubernetes reserves the whole CPU limit for every user; the host
 # reserved nothing, so reserve a tenth of a core (or the limit, if lower).
 CPU_GUARANTEE = 0.1
+# Spec fields about how the host installs and runs its services: the chart's images and
+# services carry their own (the guide's "nothing to set" row). Every other field is mapped
+# or reported (tests/unit/test_export_z2jh.py walks the spec's fields).
+NOTHING_TO_SET = ("hub.prefix", "hub.state_dir", "hub.api_port", "proxy.api_port",
+                  "proxy.node", "python.min_version", "python.provider", "python.optimize",
+                  "python.swap_mb", "python.keep_swap")
 # Users' pods run as this uid and group (the chart's singleuser.uid and fsGid).
 POD_UID, POD_GID = 1000, 100
-# Where the host's hub and proxy keep what sessions need (operations/paths.py and the hub's
-# config, operations/hub; a test keeps them equal).
-PROXY_TOKEN_ENV = "/etc/pyinfra-jupyter/proxy-auth.env"
-HUB_UNIT, PROXY_UNIT = "jupyterhub.service", "configurable-http-proxy.service"
+# Where the host's hub and proxy keep what sessions need: the deploy's own names.
+PROXY_TOKEN_ENV = paths.PROXY_TOKEN_ENV
+HUB_UNIT, PROXY_UNIT = paths.HUB_UNIT, paths.PROXY_UNIT
 
 
 def cookie_secret_file(spec: SiteSpec) -> str:
-    return f"{spec.hub.state_dir}/jupyterhub_cookie_secret"
+    return paths.hub_cookie_secret(spec.hub.state_dir)
 
 
 @dataclass(frozen=True)
@@ -122,7 +128,7 @@ def export(spec: SiteSpec, name: str, secrets: HostSecrets | None = None) -> Exp
     _hub(spec, out)
     _limits(spec, out)
     _culler(spec, out)
-    _TLS.get(spec.tls.type, _tls_unknown)(spec, out)
+    _tls(spec, out)
     _tls_common(spec, out)
     _secrets(secrets, out)
     _host_only(spec, out)
@@ -175,7 +181,7 @@ def _hub(spec: SiteSpec, out: _Out) -> None:
     out.set("hub.baseUrl", "/")
     out.row("the hub at `/`", "`hub.baseUrl: /`")
     out.set("hub.db.type", "sqlite-pvc")
-    out.row(f"`{hub.state_dir}/jupyterhub.sqlite`", "`hub.db.type: sqlite-pvc`",
+    out.row(f"`{paths.hub_database(hub.state_dir)}`", "`hub.db.type: sqlite-pvc`",
             "copy the database into the hub's volume (steps below)")
     out.set("singleuser.defaultUrl", hub.default_url)
     out.row("`hub.default_url`", f"`singleuser.defaultUrl: {hub.default_url}`")
@@ -183,19 +189,26 @@ def _hub(spec: SiteSpec, out: _Out) -> None:
     out.set("hub.config.KubeSpawner.http_timeout", hub.http_timeout)
     out.row("`hub.start_timeout`, `hub.http_timeout`",
             "`singleuser.startTimeout`, `hub.config.KubeSpawner.http_timeout`")
-    out.row("`hub.prefix`, `hub.state_dir`, `hub.api_port`, `proxy.api_port`, "
-            "`python.min_version`", "(the chart's images and services)", "nothing to set")
+    out.row(", ".join(f"`{name}`" for name in NOTHING_TO_SET),
+            "(the chart's images and services)", "nothing to set: how the host installs and "
+            "runs its services, which the chart's images carry (their own Python and Node.js)")
     if hub.version:
         out.gap("hub.version", f"the chart's hub image runs JupyterHub {CHART_APP_VERSION}, "
                 f"not {hub.version}")
     if spec.proxy.version:
         out.gap("proxy.version", "the chart picks configurable-http-proxy's image "
                 "(proxy.chp.image.tag)")
+    if not (hub.version or spec.proxy.version):
+        out.row("`hub.version`, `proxy.version`", "(the chart's images)",
+                f"JupyterHub {CHART_APP_VERSION} and the chart's configurable-http-proxy")
     if spec.proxy.port != 443:
         out.gap("proxy.port", f"the proxy-public service listens on 443, not {spec.proxy.port}")
     if spec.proxy.ip:
         out.gap("proxy.ip", "the address to listen on is the load balancer's "
                 "(proxy.service.loadBalancerIP, if your cloud lets you choose)")
+    if spec.proxy.port == 443 and not spec.proxy.ip:
+        out.row("`proxy.port`, `proxy.ip`", "(the proxy-public service)",
+                "port 443 on the load balancer's address")
 
 
 def _byte_size(size: str) -> int:
@@ -219,12 +232,13 @@ def _limits(spec: SiteSpec, out: _Out) -> None:
         out.set("singleuser.cpu", {"limit": limits.cpu,
                                    "guarantee": min(limits.cpu, CPU_GUARANTEE)})
     if limits.memory or limits.cpu:
-        out.row("`hub.spawner.mem_limit`, `cpu_limit`",
+        out.row("`hub.spawner.mem_limit`, `hub.spawner.cpu_limit`",
                 "`singleuser.memory`, `singleuser.cpu` (limit, guarantee)",
                 f"guarantee: what the scheduler reserves per user (memory {MEMORY_GUARANTEE} "
                 f"or the limit if lower, CPU {CPU_GUARANTEE} core or the limit if lower)")
     else:
-        out.row("no per-user limits", "(chart default)",
+        out.row("no per-user limits (`hub.spawner.mem_limit`, `hub.spawner.cpu_limit`)",
+                "(chart default)",
                 "no limits; the chart reserves 1G of memory per user")
     out.row(f"`hub.spawner` ({spawner.type})", "KubeSpawner",
             "each server in its own pod: private /tmp and devices, no privilege escalation")
@@ -241,64 +255,23 @@ def _culler(spec: SiteSpec, out: _Out) -> None:
     out.row("`hub.idle_culler`", "`cull.enabled`, `timeout`, `every`, `maxAge`")
 
 
-def _letsencrypt(spec: SiteSpec, out: _Out) -> None:
-    tls = spec.tls
-    out.set("proxy.https", {
-        "enabled": True,
-        "type": "letsencrypt",
-        "hosts": list(tls.domains),
-        "letsencrypt": {"contactEmail": tls.email, "acmeServer": tls.directory_url},
-    })
-    out.row("`tls` (acme)", "`proxy.https.type: letsencrypt`, `contactEmail`, `acmeServer`, "
-            "`hosts`", "the chart's autohttps pod (Traefik) gets and renews the certificate")
-    if tls.challenge == "dns-01":
-        out.gap("tls.challenge", "the chart proves names over HTTP-01, not dns-01: the load "
-                "balancer must answer on port 80 for "
-                f"{', '.join(tls.domains)} (or terminate TLS elsewhere: "
-                "proxy.https.type offload or secret)")
-    if tls.directory_ca:
-        out.gap("tls.directory_ca", "Traefik must trust your ACME server's CA: mount it "
-                "(proxy.traefik.extraVolumes) and point LEGO_CA_CERTIFICATES at it "
-                "(proxy.traefik.extraEnv)")
+def _wrap_secrets(value: Any, path: str) -> Any:
+    """SecretStr leaves of a variant's values, wrapped (the 0600 values file only)."""
+    if isinstance(value, SecretStr):
+        return Secret(path, value)
+    if isinstance(value, Mapping):
+        return {k: _wrap_secrets(v, f"{path}.{k}") for k, v in value.items()}
+    return value
 
 
-def _manual(spec: SiteSpec, out: _Out) -> None:
-    tls = spec.tls
-    manual: dict[str, Any] = {}
-    if tls.cert_pem is not None:
-        manual["cert"] = tls.cert_pem
-    if tls.key_pem is not None:
-        manual["key"] = Secret("proxy.https.manual.key", tls.key_pem)
-    out.set("proxy.https", {"enabled": True, "type": "manual", "manual": manual})
-    out.row("`tls` (provided)", "`proxy.https.type: manual`, `manual.cert`, `manual.key`",
-            "the key in the values file only")
-    for what, path in (("cert", tls.cert_file), ("key", tls.key_file)):
-        if path:
-            out.gap(f"tls.{what}_file", f"{path} is a file on the host: put its PEM in "
-                    f"proxy.https.manual.{what} (`sudo cat {path}` on the host)")
-
-
-def _self_signed(spec: SiteSpec, out: _Out) -> None:
-    # Never plain HTTP on a public address: keep the hub inside the cluster until it has a
-    # real certificate.
-    out.set("proxy.service.type", "ClusterIP")
-    out.row("`tls` (self-signed)", "`proxy.service.type: ClusterIP`",
-            "not public until it has a certificate (see below)")
-    out.gap("tls", "the chart has no self-signed certificate: the values keep the hub off the "
-            "internet (proxy.service.type ClusterIP; try it with `kubectl port-forward "
-            "service/proxy-public 8080:80`) until you set proxy.https (letsencrypt with a "
-            "domain, or manual with your certificate) and proxy.service.type LoadBalancer")
-
-
-def _tls_unknown(spec: SiteSpec, out: _Out) -> None:
-    out.gap("tls", f"no mapping for TLS type {spec.tls.type!r}: set proxy.https yourself")
-
-
-_TLS: dict[str, Callable[[SiteSpec, _Out], None]] = {
-    "acme": _letsencrypt,
-    "provided": _manual,
-    "self-signed": _self_signed,
-}
+def _tls(spec: SiteSpec, out: _Out) -> None:
+    """Generic: each TLS variant knows how the chart's proxy serves it (`pod_proxy`)."""
+    pod = spec.tls.pod_proxy()
+    for key, value in pod.values.items():
+        out.set(f"proxy.{key}", _wrap_secrets(value, f"proxy.{key}"))
+    out.row(*pod.row)
+    for where, why in pod.gaps:
+        out.gap(where, why)
 
 
 def _tls_common(spec: SiteSpec, out: _Out) -> None:
@@ -306,12 +279,16 @@ def _tls_common(spec: SiteSpec, out: _Out) -> None:
     if tls.min_version != "1.2":
         out.gap("tls.min_version", f"TLS {tls.min_version} only: the chart's proxies accept "
                 "TLS 1.2 and newer (Traefik: proxy.traefik.extraDynamicConfig tls options)")
-    if tls.http_port is None and tls.type != "acme":
+    else:
+        out.row("`tls.min_version = '1.2'`", "(the chart's proxies)", "TLS 1.2 and newer")
+    if tls.http_port is None and not tls.pod_issues_certificate:
         out.set("proxy.service.disableHttpPort", True)
         out.row("`tls.http_port: null`", "`proxy.service.disableHttpPort: true`")
     elif tls.http_port not in (None, 80):
         out.gap("tls.http_port", f"the proxy-public service answers plain HTTP on 80, not "
                 f"{tls.http_port}")
+    else:
+        out.row("`tls.http_port`", "(the proxy-public service)", "plain HTTP on 80")
 
 
 def _secrets(secrets: HostSecrets | None, out: _Out) -> None:
@@ -342,6 +319,9 @@ _HOST_ONLY = {
 
 
 def _host_only(spec: SiteSpec, out: _Out) -> None:
+    out.gap("backup.keep", f"`pyinfra-jupyter backup` keeps the last {spec.backup.keep} "
+            "backups on the host; the chart makes none: back up the hub's volume (hub-db-dir) "
+            "and users' volumes with your cluster's tools (VolumeSnapshots, Velero)")
     for component, why in _HOST_ONLY.items():
         default = SiteSpec.model_fields[component].get_default(call_default_factory=True)
         if getattr(spec, component) != default:
@@ -459,10 +439,9 @@ def _guide(spec: SiteSpec, name: str, out: _Out, dockerfile: str | None, reused:
         "that name `/home/<user>/...` need the new path.",
         "- **Home directories** move with the steps below: copied into each user's volume and "
         f"re-owned to {POD_UID}:{POD_GID}, or served from NFS with `subPath: \"{{username}}\"`.",
-        f"- **The database** (`{hub.state_dir}/jupyterhub.sqlite`) moves into the hub's volume "
+        f"- **The database** (`{paths.hub_database(hub.state_dir)}`) moves into the hub's volume "
         "(`hub.db.type: sqlite-pvc`): users, admins, tokens"
-        + (", and NativeAuthenticator's sign-ups and passwords" if hub.auth.type == "native"
-           else "") + ".",
+        + "".join(f", and {what}" for what in hub.auth.pod_database_holds) + ".",
         "",
         "## Secrets",
         "",
@@ -500,8 +479,8 @@ def _guide(spec: SiteSpec, name: str, out: _Out, dockerfile: str | None, reused:
 
 def _steps(spec: SiteSpec, base: str) -> list[str]:
     hub, tls = spec.hub, spec.tls
-    names = ", ".join(tls.domains) if tls.type == "acme" else "your hub's name"
-    db = f"{hub.state_dir}/jupyterhub.sqlite"
+    names = ", ".join(tls.public_names()) or "your hub's name"
+    db = paths.hub_database(hub.state_dir)
     helper = (
         "kubectl -n jhub run {pod} --image=busybox --restart=Never --overrides='"
         '{{"spec":{{"containers":[{{"name":"{pod}","image":"busybox","command":["sleep",'
@@ -574,7 +553,7 @@ def _steps(spec: SiteSpec, base: str) -> list[str]:
         "",
         f"7. **DNS.** Point {names} at the external address of "
         "`kubectl -n jhub get service proxy-public`"
-        + (" (the certificate is issued once it resolves there)" if tls.type == "acme" else "")
+        + (" (the certificate is issued once it resolves there)" if tls.pod_issues_certificate else "")
         + "; an OAuth callback URL stays valid while the name stays the same.",
         "8. **Check.** Log in as an admin; the admin page lists the users from the host.",
         "9. **Keep the host** stopped but intact until the cluster has served a class: to go "

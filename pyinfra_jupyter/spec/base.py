@@ -253,6 +253,22 @@ UrlPath = Annotated[str, AfterValidator(_url_path)]
 UrlTarget = Annotated[str, AfterValidator(_url_target)]
 
 
+PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
+
+
+def pem_certificates(value: str, what: str) -> str:
+    """`value` when it holds PEM certificates cryptography can read (one or a chain)."""
+    from cryptography import x509
+
+    if PEM_BEGIN not in value:
+        raise ValueError(f"{what} is not a PEM certificate (no '{PEM_BEGIN}' line)")
+    try:
+        x509.load_pem_x509_certificates(value.encode())
+    except ValueError as exc:
+        raise ValueError(f"{what} is not a readable PEM certificate: {exc}") from None
+    return value
+
+
 def https_url(value: str, what: str = "URL") -> str:
     """Validate an https:// URL (no credentials, no spaces); returns it unchanged."""
     from urllib.parse import urlsplit

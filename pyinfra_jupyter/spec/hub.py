@@ -70,11 +70,18 @@ class Authenticator(Model):
     def traits(self) -> Traits:
         return {}
 
+    def creates_system_users(self) -> bool:
+        """True when it adds a Unix account at a user's first login (the hub then writes
+        /etc/passwd and friends): JupyterHub's LocalAuthenticator with create_system_users."""
+        return bool(self.traits().get("LocalAuthenticator", {}).get("create_system_users"))
+
     # -- a hub whose users have no Unix account on its host (servers in pods: z2jh) ----------
 
     # The same authenticator without its Local* layer, which makes a system user at first
     # login; None: the class itself.
     pod_authenticator_class: ClassVar[str | None] = None
+    # What else of this authenticator's lives in the hub's database (it moves with it).
+    pod_database_holds: ClassVar[tuple[str, ...]] = ()
 
     def pod_class_name(self) -> str:
         return self.pod_authenticator_class or self.class_name()
@@ -134,6 +141,8 @@ class NativeAuth(Authenticator):
     authenticator_class: ClassVar[str] = "nativeauthenticator.NativeAuthenticator"
     requirements: ClassVar[tuple[str, ...]] = ("jupyterhub-nativeauthenticator",)
     constructible: ClassVar[bool] = False
+    pod_database_holds: ClassVar[tuple[str, ...]] = (
+        "NativeAuthenticator's sign-ups and passwords",)
 
     def grants_access(self) -> bool:
         return self.open_signup

@@ -9,9 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, SecretStr, field_validator
 
-from .base import Model, multiline
-
-_PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
+from .base import Model, multiline, pem_certificates
 
 
 def _no_proxy_entry(value: str) -> str:
@@ -77,15 +75,8 @@ class NetworkSpec(Model):
     @field_validator("ca_certificates")
     @classmethod
     def _pem(cls, certs: list[str]) -> list[str]:
-        from cryptography import x509
-
         for i, pem in enumerate(certs):
-            if _PEM_BEGIN not in pem:
-                raise ValueError(f"item {i} is not a PEM certificate (no '{_PEM_BEGIN}' line)")
-            try:
-                x509.load_pem_x509_certificates(pem.encode())
-            except ValueError as exc:
-                raise ValueError(f"item {i} is not a readable PEM certificate: {exc}") from None
+            pem_certificates(pem, f"item {i}")
         return certs
 
     @property

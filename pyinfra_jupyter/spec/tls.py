@@ -7,11 +7,11 @@ component handles any variant generically.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from .base import Domain, Email, HostName, Model, Port, SystemPath, multiline
+from .base import Domain, Email, HostName, Model, Port, SystemPath, multiline, pem_certificates
 from .ddns import Ddns
 
 ACME_DIRECTORIES = {
@@ -20,16 +20,12 @@ ACME_DIRECTORIES = {
 }
 
 
-def _pem_certificates(value: str, field: str) -> str:
-    from cryptography import x509
+class PodProxy(NamedTuple):
+    """How the Zero to JupyterHub chart's proxy serves a TLS variant (pyinfra_jupyter/export)."""
 
-    if "-----BEGIN CERTIFICATE-----" not in value:
-        raise ValueError(f"{field} is not a PEM certificate (no '-----BEGIN CERTIFICATE-----')")
-    try:
-        x509.load_pem_x509_certificates(value.encode())
-    except ValueError as exc:
-        raise ValueError(f"{field} is not a readable PEM certificate: {exc}") from None
-    return value
+    values: dict[str, Any]  # under `proxy`; SecretStr leaves are secrets
+    row: tuple[str, str, str]  # the guide's row: site spec, z2jh values, how
+    gaps: list[tuple[str, str]]  # (field, what to do instead)
 
 
 class Tls(Model):
@@ -52,13 +48,36 @@ class Tls(Model):
         """Files to keep in the TLS directory, by name (SecretStr: a 0600 secret)."""
         return {}
 
-    def agent_settings(self, tls_dir: str) -> dict[str, Any]:
-        """This variant's part of the host agent's config."""
+    def agent_settings(self, tls_dir: str, webroot: str = "",
+                       dns: dict[str, Any] | None = None) -> dict[str, Any]:
+        """This variant's part of the host agent's config: `webroot` is where HTTP-01 answers
+        are served from, `dns` the DDNS provider's settings (for dns-01)."""
         return {}
 
     def site_problems(self, ddns: Ddns) -> list[str]:
         """Rules that involve other components (`field.path: message` lines)."""
         return []
+
+    def public_names(self) -> list[str]:
+        """The DNS names the spec states the site is reached by (empty: none stated)."""
+        return []
+
+    @property
+    def dns01(self) -> bool:
+        """True when the certificate is proved through the DDNS provider's API (dns-01)."""
+        return False
+
+    # -- Zero to JupyterHub (pyinfra_jupyter/export/z2jh.py) --------------------------------
+
+    # True when the chart's proxy gets the certificate itself (it needs plain HTTP on port 80
+    # and the names resolving to it).
+    pod_issues_certificate: ClassVar[bool] = False
+
+    def pod_proxy(self) -> PodProxy:
+        """The chart's `proxy` values for this variant, the guide's row and what it cannot do."""
+        kind = getattr(self, "type", type(self).__name__)
+        return PodProxy({}, (f"`tls.type = {kind!r}`", "(nothing)", ""),
+                        [("tls", f"no mapping for TLS type {kind!r}: set proxy.https yourself")])
 
 
 class AcmeTls(Tls):
@@ -108,7 +127,7 @@ class AcmeTls(Tls):
     @field_validator("directory_ca")
     @classmethod
     def _directory_ca(cls, value: str | None) -> str | None:
-        return None if value is None else _pem_certificates(value, "directory_ca")
+        return None if value is None else pem_certificates(value, "directory_ca")
 
     @property
     def directory_url(self) -> str:
@@ -119,6 +138,39 @@ class AcmeTls(Tls):
 
     def cert_names(self, hostname: str, addresses: list[str]) -> list[str]:
         return list(self.domains)
+
+    def public_names(self) -> list[str]:
+        return list(self.domains)
+
+    @property
+    def dns01(self) -> bool:
+        return self.challenge == "dns-01"
+
+    pod_issues_certificate: ClassVar[bool] = True
+
+    def pod_proxy(self) -> PodProxy:
+        https = {"enabled": True, "type": "letsencrypt", "hosts": list(self.domains),
+                 "letsencrypt": {"contactEmail": self.email, "acmeServer": self.directory_url}}
+        row = ("`tls.type = 'acme'`, `tls.email`, `tls.domains`, `tls.directory`, "
+               "`tls.directory_ca`, `tls.challenge`, `tls.preflight`, "
+               "`tls.dns_propagation_seconds`",
+               "`proxy.https.type: letsencrypt`, `contactEmail`, `acmeServer`, `hosts`",
+               "the chart's autohttps pod (Traefik) gets and renews the certificate over "
+               "HTTP-01 (it checks no DNS beforehand: no preflight to set)")
+        gaps = []
+        if self.dns01:
+            gaps.append(("tls.challenge", "the chart proves names over HTTP-01, not dns-01: the "
+                         "load balancer must answer on port 80 for "
+                         f"{', '.join(self.domains)} (or terminate TLS elsewhere: "
+                         "proxy.https.type offload or secret)"))
+        if self.dns_propagation_seconds is not None:
+            gaps.append(("tls.dns_propagation_seconds", "a dns-01 setting: the chart's "
+                         "HTTP-01 needs none"))
+        if self.directory_ca:
+            gaps.append(("tls.directory_ca", "Traefik must trust your ACME server's CA: mount "
+                         "it (proxy.traefik.extraVolumes) and point LEGO_CA_CERTIFICATES at it "
+                         "(proxy.traefik.extraEnv)"))
+        return PodProxy({"https": https}, row, gaps)
 
     def site_problems(self, ddns: Ddns) -> list[str]:
         if self.challenge == "http-01":
@@ -138,7 +190,8 @@ class AcmeTls(Tls):
     def uploads(self) -> dict[str, str | SecretStr]:
         return {"acme-directory-ca.pem": self.directory_ca} if self.directory_ca else {}
 
-    def agent_settings(self, tls_dir: str) -> dict[str, Any]:
+    def agent_settings(self, tls_dir: str, webroot: str = "",
+                       dns: dict[str, Any] | None = None) -> dict[str, Any]:
         acme: dict[str, Any] = {
             "directory": self.directory_url,
             "email": self.email,
@@ -147,6 +200,11 @@ class AcmeTls(Tls):
         }
         if self.directory_ca:
             acme["ca_bundle"] = f"{tls_dir}/acme-directory-ca.pem"
+        acme["webroot"] = webroot
+        if self.dns01:
+            acme["dns"] = {**(dns or {})}
+            if self.dns_propagation_seconds is not None:
+                acme["dns"]["propagation_seconds"] = self.dns_propagation_seconds
         return {"acme": acme}
 
 
@@ -164,8 +222,22 @@ class SelfSignedTls(Tls):
         names = [hostname, "localhost", *addresses, "127.0.0.1", *self.names]
         return list(dict.fromkeys(names))
 
-    def agent_settings(self, tls_dir: str) -> dict[str, Any]:
+    def agent_settings(self, tls_dir: str, webroot: str = "",
+                       dns: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"self_signed": {"days": self.days}}
+
+    def pod_proxy(self) -> PodProxy:
+        # Never plain HTTP on a public address: keep the hub inside the cluster until it has
+        # a real certificate.
+        return PodProxy(
+            {"service": {"type": "ClusterIP"}},
+            ("`tls.type = 'self-signed'`", "`proxy.service.type: ClusterIP`",
+             "not public until it has a certificate (see below)"),
+            [("tls", "the chart has no self-signed certificate: the values keep the hub off "
+              "the internet (proxy.service.type ClusterIP; try it with `kubectl port-forward "
+              "service/proxy-public 8080:80`) until you set proxy.https (letsencrypt with a "
+              "domain, or manual with your certificate) and proxy.service.type "
+              "LoadBalancer")])
 
 
 class ProvidedTls(Tls):
@@ -180,7 +252,7 @@ class ProvidedTls(Tls):
     @field_validator("cert_pem")
     @classmethod
     def _cert(cls, value: str | None) -> str | None:
-        return None if value is None else _pem_certificates(value, "cert_pem")
+        return None if value is None else pem_certificates(value, "cert_pem")
 
     @field_validator("key_pem")
     @classmethod
@@ -214,7 +286,23 @@ class ProvidedTls(Tls):
             files["provided/privkey.pem"] = self.key_pem
         return files
 
-    def agent_settings(self, tls_dir: str) -> dict[str, Any]:
+    def pod_proxy(self) -> PodProxy:
+        manual: dict[str, Any] = {}
+        if self.cert_pem is not None:
+            manual["cert"] = self.cert_pem
+        if self.key_pem is not None:
+            manual["key"] = self.key_pem
+        gaps = [(f"tls.{what}_file", f"{path} is a file on the host: put its PEM in "
+                 f"proxy.https.manual.{what} (`sudo cat {path}` on the host)")
+                for what, path in (("cert", self.cert_file), ("key", self.key_file)) if path]
+        return PodProxy({"https": {"enabled": True, "type": "manual", "manual": manual}},
+                        ("`tls.type = 'provided'`, `tls.cert_pem` or `tls.cert_file`, "
+                         "`tls.key_pem` or `tls.key_file`",
+                         "`proxy.https.type: manual`, `manual.cert`, `manual.key`",
+                         "the key in the values file only"), gaps)
+
+    def agent_settings(self, tls_dir: str, webroot: str = "",
+                       dns: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"provided": {
             "cert_file": self.cert_file or f"{tls_dir}/provided/fullchain.pem",
             "key_file": self.key_file or f"{tls_dir}/provided/privkey.pem",

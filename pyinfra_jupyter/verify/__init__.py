@@ -33,7 +33,9 @@ def _operations():
 
 
 def verify_host(host, address: str | None = None) -> list[Result]:
-    """All checks of one connected pyinfra host (call inside its pyinfra context)."""
+    """All checks of one connected pyinfra host (call inside its pyinfra context); the public
+    ports are probed at `address` (verify_inventory passes where the inventory reaches the
+    host: cli.host_address), else at the host's name."""
     from pyinfra.api import StringCommand
     from pyinfra.api.exceptions import DeployError
 
@@ -56,7 +58,7 @@ def verify_host(host, address: str | None = None) -> list[Result]:
     digests = {i.path: hashlib.sha256(i.data).hexdigest() for i in items
                if isinstance(i, File) and i.secret}
     results = host_checks(plan, state, digests)
-    target = address or str(host.data.get("ssh_hostname") or host.name)
+    target = address or host.name
     server_name = next((n for n in plan["tls"]["names"] if not _is_address(n)), None)
     results += network_checks(plan, target, server_name)
     results += ddns_checks(plan, state.get("ddns_state"))
@@ -77,7 +79,7 @@ def verify_inventory(inventory: str, limit: list[str] | None = None, as_json: bo
                      show_all: bool = False, address: str | None = None, out=sys.stdout) -> int:
     from pyinfra.context import ctx_host, ctx_state
 
-    from ..cli import InventoryError, connect_inventory
+    from ..cli import InventoryError, connect_inventory, host_address
 
     try:
         state, built = connect_inventory(inventory, limit)
@@ -91,7 +93,7 @@ def verify_inventory(inventory: str, limit: list[str] | None = None, as_json: bo
             results = [Result("fail", "ssh", "cannot connect with the inventory's settings")]
         else:
             with ctx_state.use(state), ctx_host.use(host):
-                results = verify_host(host, address)
+                results = verify_host(host, address or host_address(host))
             host.disconnect()
         report[host.name] = [r.as_dict() for r in results]
         failed |= any(r.status == "fail" for r in results)

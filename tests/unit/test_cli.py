@@ -245,3 +245,17 @@ def test_check_never_passes_or_tracebacks_on_a_raising_inventory(capfd, where, s
     assert status == 1
     assert out.count("\n") == 1 and out.startswith("inv.py: "), out
     assert "Traceback" not in out + err
+
+
+def test_verify_probes_where_the_inventory_reaches_the_host():
+    """The address verify probes comes from the inventory (cli.host_address), not from
+    host data read inside verify."""
+    from types import SimpleNamespace
+
+    from pyinfra_jupyter.cli import host_address
+
+    def host(name, **data):
+        return SimpleNamespace(name=name, data=SimpleNamespace(get=data.get))
+
+    assert host_address(host("@docker/pj", ssh_hostname="10.0.0.5")) == "10.0.0.5"
+    assert host_address(host("hub.example.org")) == "hub.example.org"

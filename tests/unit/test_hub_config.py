@@ -243,6 +243,15 @@ class FakeAuth(Authenticator):
                 "Authenticator": {"auto_login": False}}
 
 
+@pytest.mark.parametrize("name", sorted(AUTHS))
+def test_the_hub_may_write_etc_only_for_an_authenticator_that_makes_system_users(name):
+    spec = spec_for(AUTHS[name])
+    makes = spec.hub.auth.creates_system_users()
+    assert makes is (name in ("github", "google", "generic-oauth"))
+    unit = hub_ops.render_unit(spec, PLATFORM)
+    assert f"ProtectSystem={'yes' if makes else 'full'}\n" in unit
+
+
 def test_a_new_authenticator_variant_needs_no_change_elsewhere(tmp_path):
     spec = spec_for(AUTHS["pam"])
     spec = spec.model_copy(update={"hub": spec.hub.model_copy(update={"auth": FakeAuth(type="fake")})})

@@ -65,6 +65,25 @@ def test_acme_dns01_goes_through_the_ddns_provider_and_keeps_the_token_out():
     assert "TOKEN-123" not in json.dumps(config)
 
 
+def test_each_tls_variant_answers_for_itself():
+    """What the components and the export ask a TLS variant (no `tls.type` checks outside
+    the models): dns-01 or not, the names it states, its agent settings."""
+    site = spec(
+        tls={"type": "acme", "email": "a@b.org", "domains": ["me.duckdns.org"],
+             "challenge": "dns-01", "dns_propagation_seconds": 90, "http_port": None},
+        ddns={"provider": "duckdns", "domain": "me.duckdns.org", "token": "TOKEN-123"},
+    )
+    assert site.tls.dns01 and site.tls.public_names() == ["me.duckdns.org"]
+    assert agent_config(site, ["me.duckdns.org"])["acme"]["dns"]["propagation_seconds"] == 90
+    for other in ({"type": "self-signed"},
+                  {"type": "provided", "cert_pem": CERT, "key_pem": KEY},
+                  {"type": "acme", "email": "a@b.org", "domains": ["hub.example.org"]}):
+        tls = spec(tls=other).tls
+        assert not tls.dns01
+        assert "dns" not in agent_config(spec(tls=other), []).get("acme", {})
+        assert tls.public_names() == (["hub.example.org"] if other["type"] == "acme" else [])
+
+
 def test_notebook_mode_restarts_every_instance_and_copies_per_user():
     site = build_spec({"mode": "notebook", "notebook": {"instances": [
         {"name": "a", "user": "alice", "password": "pw", "port": 9999},

@@ -825,7 +825,7 @@ def bad(case: str, change: dict, message: str, **kw):
 BAD_CONFIGS = [
     bad("unknown provider", {"provider": "nsupdate"},
         "config: provider must be one of cloudflare, custom, duckdns, dyndns2, dynv6"),
-    bad("lab-only fake provider", {"provider": "fake"}, "config: provider must be one of"),
+    bad("no test-only provider", {"provider": "fake"}, "config: provider must be one of"),
     bad("no names", {"drop": ("names",)}, "config: names is empty"),
     bad("empty names", {"names": []}, "config: names is empty"),
     bad("blank name", {"names": [""]}, "config: names"),

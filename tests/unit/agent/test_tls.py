@@ -48,8 +48,8 @@ AGENT = _zipapp()
 
 PEBBLE = shutil.which("pebble")
 CHALLTESTSRV = shutil.which("pebble-challtestsrv")
-# `make test` installs Debian's pebble (tests/install_tools.py): never skipped.
-assert PEBBLE and CHALLTESTSRV, "pebble / pebble-challtestsrv missing (Debian package pebble)"
+# `make test` installs Debian's pebble (`make tools`, tests/install_tools.py): a test that
+# needs it fails without it, never skips.
 
 # Loopback must not go through any proxy configured in the environment.
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -178,8 +178,8 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    if not (PEBBLE and CHALLTESTSRV):
-        pytest.skip("pebble / pebble-challtestsrv not installed (Debian package `pebble`)")
+    assert PEBBLE and CHALLTESTSRV, ("pebble / pebble-challtestsrv are missing (Debian package "
+                                     "pebble): `make tools` installs them")
     lab = Lab(tmp_path_factory.mktemp("pebble"))
     try:
         yield lab
