@@ -192,6 +192,9 @@ def _hub(spec: SiteSpec, out: _Out) -> None:
     out.row(", ".join(f"`{name}`" for name in NOTHING_TO_SET),
             "(the chart's images and services)", "nothing to set: how the host installs and "
             "runs its services, which the chart's images carry (their own Python and Node.js)")
+    out.row("`uninstall.keep_backup`, `uninstall.keep_homes`", "(`helm uninstall`)",
+            "the release goes with `helm uninstall`; the users' volumes and the hub database's "
+            "volume stay until their PersistentVolumeClaims are deleted by hand")
     if hub.version:
         out.gap("hub.version", f"the chart's hub image runs JupyterHub {CHART_APP_VERSION}, "
                 f"not {hub.version}")
