@@ -166,6 +166,9 @@ class Venv:
     # Installed from these files (platform.Artifact), which the controller downloads once and
     # checks, instead of from the package index: the host needs no internet access for them.
     wheels: tuple[Any, ...] = ()
+    # Before an install changes an existing venv, copy it to `{path}.previous` (the hub's
+    # rollback: operations/hub `upgrade`); a failed install puts that copy back at once.
+    keep_previous: bool = False
 
     @property
     def key(self) -> str:

@@ -75,6 +75,8 @@ def _markers(site: Site, items: list[Item]) -> dict[str, str]:
     """What the directories the spec names (rather than we) must hold to be removed: what the
     deploy put there. A venv pointed at a directory that is something else is left alone."""
     out = {i.path: "pyvenv.cfg" for i in items if isinstance(i, Venv)}
+    out.update({f"{i.path}.previous": "pyvenv.cfg" for i in items
+                if isinstance(i, Venv) and i.keep_previous})
     out.update({i.prefix: f"lib/node_modules/{i.package}" for i in items
                 if isinstance(i, NpmPackage)})
     if site.spec.mode == "hub":
@@ -119,6 +121,8 @@ def removal_plan(site: Site, components) -> list[Item]:
         if (isinstance(item, File | Directory | Venv | NpmPackage) and path
                 and owned(path, site_roots)):
             gone.append(path)
+    # A venv's copy kept for a rollback (operations/hub `upgrade`), if a run left one.
+    gone += [f"{i.path}.previous" for i in items if isinstance(i, Venv) and i.keep_previous]
     gone += site_roots + [f"{paths.UNIT_DIR}/{guard.BOOT_UNIT}"]
     # Deepest first would only repeat work: drop what a removed tree already holds.
     tops = [p for p in dict.fromkeys(gone)

@@ -46,6 +46,13 @@ def _state_members(spec) -> list[str]:
     return [m.lstrip("/") for m in members]
 
 
+def database_copy(spec, source: str, target: str) -> str:
+    """A shell command copying the hub database `source` to `target` with sqlite's online
+    backup API (run by the hub venv's python); both are shell words (quoted or variables)."""
+    python = _hub_paths(spec)[2]
+    return f"{q(python)} -c {q(_SQLITE_COPY)} {source} {target}"
+
+
 def backup_command(spec, keep: int) -> str:
     files = [paths.ETC, paths.HUB_ETC, paths.NOTEBOOK_ETC, paths.STATE]
     if spec.mode == "hub":
@@ -110,8 +117,40 @@ def restore_command(spec, stamp: str) -> str:
     return "\n".join(lines)
 
 
+def pull(host, stamp: str, into: str, sudo: dict) -> str:
+    """Copy backup `stamp` of `host` into `into`/HOST/STAMP on this machine (0700 folders,
+    0600 files). Read through the same sudo as the backup, as base64 on the command's output:
+    no copy ever lands in a shared temporary directory on the host."""
+    import base64
+    import os
+    from pathlib import Path
+
+    from pyinfra.api import StringCommand
+
+    if not STAMP.fullmatch(stamp or ""):
+        raise ValueError(f"no backup stamp to pull ({stamp!r})")
+    target = Path(into).expanduser() / host.name / stamp
+    old = os.umask(0o077)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for name in ("jupyterhub.sqlite", "files.tar"):
+            path = f"{ROOT}/{stamp}/{name}"
+            ran, output = host.run_shell_command(
+                StringCommand("sh -c " + q(f"if [ -f {path} ]; then base64 -w0 {path}; "
+                                           "else echo absent; fi")),
+                print_output=False, print_input=False, **sudo)
+            if not ran:
+                raise OSError(f"cannot read {path}: " + " ".join(output.stderr_lines)[-200:])
+            data = "".join(output.stdout_lines).strip()
+            if data != "absent":
+                (target / name).write_bytes(base64.b64decode(data))
+    finally:
+        os.umask(old)
+    return str(target)
+
+
 def run_inventory(inventory: str, limit: list[str] | None, command_for, verb: str,
-                  out=sys.stdout) -> int:
+                  out=sys.stdout, pull_into: str | None = None) -> int:
     """Run `command_for(spec)` on each host of `inventory` (as root, with its sudo
     settings); print one line per host; exit 1 when any failed."""
     from pyinfra.api import StringCommand
@@ -150,14 +189,22 @@ def run_inventory(inventory: str, limit: list[str] | None, command_for, verb: st
             ran, output = host.run_shell_command(
                 StringCommand("sh -c " + q(command)), print_output=False, print_input=False,
                 **sudo_arguments(host))
+            words = dict(line.split("=", 1) for line in output.stdout_lines if "=" in line)
+            pulled = None
+            if ran and pull_into:
+                try:
+                    pulled = pull(host, words.get("stamp", ""), pull_into, sudo_arguments(host))
+                except (OSError, ValueError) as exc:
+                    print(f"{host.name}: FAIL pulling the backup: {exc}", file=out)
+                    failed += 1
         host.disconnect()
-        words = dict(line.split("=", 1) for line in output.stdout_lines if "=" in line)
         if not ran:
             print(f"{host.name}: FAIL {verb}: " + " ".join(output.stderr_lines)[-300:], file=out)
             failed += 1
         elif verb == "backup":
             print(f"{host.name}: backup {words.get('stamp')} in {ROOT}/{words.get('stamp')} "
-                  f"({words.get('kept')} kept)", file=out)
+                  f"({words.get('kept')} kept)" + (f"; copied to {pulled}" if pulled else ""),
+                  file=out)
         else:
             print(f"{host.name}: restored {words.get('restored')}; services restarted",
                   file=out)
@@ -165,9 +212,10 @@ def run_inventory(inventory: str, limit: list[str] | None, command_for, verb: st
 
 
 def backup_inventory(inventory: str, limit: list[str] | None = None,
-                     keep: int | None = None) -> int:
+                     keep: int | None = None, pull_into: str | None = None) -> int:
     return run_inventory(inventory, limit,
-                         lambda spec: backup_command(spec, keep or spec.backup.keep), "backup")
+                         lambda spec: backup_command(spec, keep or spec.backup.keep), "backup",
+                         pull_into=pull_into)
 
 
 def restore_inventory(inventory: str, stamp: str, limit: list[str] | None = None) -> int:

@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     backup.add_argument("--limit", action="append", metavar="HOST", help="only this host")
     backup.add_argument("--keep", type=int, metavar="N",
                         help="keep the last N backups (default: the spec's backup.keep)")
+    backup.add_argument("--pull", metavar="DIR",
+                        help="also copy each backup to DIR/HOST/STAMP on this machine (0600)")
     restore = sub.add_parser("restore", help="put a backup's state back and restart what "
                              "reads it")
     restore.add_argument("inventory", help="a pyinfra inventory file")
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         from .backup import backup_inventory, restore_inventory
 
         if args.command == "backup":
-            return backup_inventory(args.inventory, args.limit, args.keep)
+            return backup_inventory(args.inventory, args.limit, args.keep, args.pull)
         return restore_inventory(args.inventory, args.stamp, args.limit)
 
     if args.command == "export":

@@ -26,6 +26,7 @@ from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.api.exceptions import DeployError
 
+from pyinfra_jupyter.backup import ROOT, backup_command, database_copy
 from pyinfra_jupyter.spec import SiteSpec
 
 from .. import paths
@@ -148,7 +149,7 @@ def items(site: Site) -> list[Item]:
     secret_values = secrets(spec)
     out: list[Item] = [
         Venv(hub.prefix, site.python_bin, site.python_version, tuple(packages(spec, platform)),
-             "JupyterHub", timeout=spec.network.timeout),
+             "JupyterHub", timeout=spec.network.timeout, keep_previous=True),
         Directory(hub.state_dir, mode="700", label=f"Create {hub.state_dir} (database, cookie secret)"),
         # The hub makes its cookie secret once and refuses to start if others can read it:
         # its mode is kept (before any restart below), its bytes never touched.
@@ -169,9 +170,15 @@ def items(site: Site) -> list[Item]:
         File(UNIT_FILE, render_unit(spec, platform)),
         # The unit is the spec's alone: a drop-in made by hand is drift.
         Absent(f"{UNIT_FILE}.d", label=f"Remove drop-ins added by hand ({UNIT_FILE}.d)"),
+        # New packages in a running hub's venv: back up, upgrade-db, check, restart; roll
+        # back to the venv's previous copy and the backup if the new hub does not come up.
+        Step(upgrade, "Switch the hub to its new packages (a backup first, upgrade-db if "
+             "JupyterHub changed, rolled back if the hub does not come up)",
+             {"spec": spec, "new": packages(spec, platform)[0].split("==", 1)[1]},
+             key_name="hub-upgrade", restart_on=(f"venv:{hub.prefix}",)),
         Service(
             paths.HUB_UNIT,
-            restart_on=(f"venv:{hub.prefix}", f"file:{SECRETS}", f"absent:{SECRETS}",
+            restart_on=(f"file:{SECRETS}", f"absent:{SECRETS}",
                         f"file:{CONFIG}", f"file:{UNIT_FILE}", paths.PROXY_TOKEN_STEP,
                         f"absent:{UNIT_FILE}.d",
                         # A (re)started proxy has no routes until the hub adds them, which
@@ -185,6 +192,71 @@ def items(site: Site) -> list[Item]:
     ]
     return out
 
+
+
+def upgrade_script(spec: SiteSpec, old: str | None, new: str) -> str:
+    """The hub's switch to the packages its venv just got (operations `upgrade`): a backup
+    first; `jupyterhub upgrade-db` when JupyterHub's version changed; the config checked by
+    the new hub; the hub started and answering. If any of it fails, the previous venv (kept by
+    the install as `PREFIX.previous`) and the database from that backup are put back, the old
+    hub is started, and the run fails saying so."""
+    hub = spec.hub
+    prefix, previous = shlex.quote(hub.prefix), shlex.quote(hub.prefix + ".previous")
+    db = shlex.quote(paths.hub_database(hub.state_dir))
+    port = int(hub.api_port)
+    wait = (f"for i in $(seq 90); do ss -Hltn 'sport = :{port}' | grep -q . && break; "
+            f"sleep 1; done; ss -Hltn 'sport = :{port}' | grep -q .")
+    lines = [
+        "set -u",
+        "stamp=$(sh -c " + shlex.quote(backup_command(spec, spec.backup.keep))
+        + " | sed -n 's/^stamp=//p')",
+        '[ -n "$stamp" ] || { echo "the backup before the upgrade failed: nothing was '
+        'switched" >&2; exit 1; }',
+        f'echo "backup $stamp taken before the hub packages changed ({old} -> {new})"',
+        "rollback() {",
+        '  echo "the hub did not come up on its new packages ($1): rolling back to the '
+        'previous venv and the database of backup $stamp" >&2',
+        f"  systemctl stop {paths.HUB_UNIT}",
+        f"  if [ -d {previous} ]; then rm -rf -- {prefix} && mv -T -- {previous} {prefix}; fi",
+        f'  if [ -f "{ROOT}/$stamp/jupyterhub.sqlite" ]; then rm -f -- {db}-journal {db}-wal && '
+        + database_copy(spec, f'"{ROOT}/$stamp/jupyterhub.sqlite"', db) + "; fi",
+        f"  systemctl start {paths.HUB_UNIT}",
+        "  exit 1",
+        "}",
+        f"systemctl stop {paths.HUB_UNIT}",
+    ]
+    if old != new:
+        lines.append(f"(cd {shlex.quote(hub.state_dir)} && {prefix}/bin/jupyterhub upgrade-db "
+                     f"-f {shlex.quote(CONFIG)}) || rollback 'jupyterhub upgrade-db failed'")
+    lines += [
+        f"{check_command(spec, CONFIG)} || rollback 'its config does not load'",
+        f"systemctl start {paths.HUB_UNIT} || rollback 'it did not start'",
+        f"{{ {wait}; }} || rollback 'its API never answered on port {port}'",
+        f"rm -rf -- {previous}",
+        f'echo "the hub runs JupyterHub {new}"',
+    ]
+    return "\n".join(lines)
+
+
+@operation()
+def upgrade(spec: SiteSpec, new: str, changed: bool = False):
+    """
+    Switch the running hub to the packages its venv just got, with a backup first and a
+    rollback on failure (`upgrade_script`); nothing for a first install.
+
+    + spec: the site spec
+    + new: the JupyterHub version the venv now holds
+    + changed: the hub's venv changed in this run
+    """
+    live = snapshot_of(host, "venvs", spec.hub.prefix)
+    if not changed or live is None:
+        host.noop("the hub's packages did not change" if not changed
+                  else "a new hub: nothing to upgrade")
+        return
+    from ..ops.converge import installed_distributions
+
+    old = installed_distributions(live["dists"]).get("jupyterhub")
+    yield f"sh -c {shlex.quote(upgrade_script(spec, old, new))}"
 
 
 # A runtime drop-in (gone at the next boot if the uninstall is cut short).

@@ -367,9 +367,15 @@ def venv(item: Venv, installs: Installs | None = None):
             commands.append(" && ".join(sha256_check(a.sha256, f"{wheels}/{a.name}")
                                         for a in item.wheels))
             index = f" --no-index --find-links {q(wheels)}"
-        commands.append(WITH_NETWORK + installs.wrap(bounded(
+        install = WITH_NETWORK + installs.wrap(bounded(
             f"{path}/bin/pip install {PIP_OPTIONS}{index} {reqs}",
-            item.timeout, "pip (the package index or proxy)")))
+            item.timeout, "pip (the package index or proxy)"))
+        if item.keep_previous and live is not None and not rebuild:
+            previous = q(item.path + ".previous")
+            commands.append(f"rm -rf -- {previous} && cp -a -- {path} {previous}")
+            install = (f"( {install} ) || {{ echo 'pip failed: {item.path} is put back as it "
+                       f"was' >&2; rm -rf -- {path} && mv -T -- {previous} {path}; exit 1; }}")
+        commands.append(install)
         if item.wheels:
             commands.append(f"rm -rf -- {q(item.path + '.wheels')}")
     if not commands:

@@ -31,11 +31,15 @@ class FleetReport(BaseStateCallback):
         self.running: dict[tuple[str, str], float] = {}  # (host, op hash) -> start
         self.failed: dict[str, list[tuple[str, float]]] = {}  # host -> [(op hash, seconds)]
         self.ticker = None
+        # A run that stopped while preparing (an invalid spec, a held lock) executed nothing:
+        # no table then, pyinfra's own error says what stopped it.
+        self.executed = False
 
     # -- callbacks ---------------------------------------------------------------------
 
     def operation_host_start(self, state, host, op_hash):
         self.running[(host.name, op_hash)] = time.monotonic()
+        self.executed = True
         if self.ticker is None:
             self.ticker = gevent.spawn(self._tick)
 
@@ -82,7 +86,7 @@ class FleetReport(BaseStateCallback):
     def summary(self) -> str | None:
         names = sorted({h.name for h in self.state.activated_hosts} | set(self.failed) |
                        {h.name for h in self.state.failed_hosts})
-        if len(names) < 2:
+        if len(names) < 2 or not (self.executed or self.failed):
             return None
         failed_hosts = {h.name for h in self.state.failed_hosts} | set(self.failed)
         rows, counts = [], {"converged": 0, "changed": 0, "failed": 0}

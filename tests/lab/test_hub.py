@@ -332,20 +332,65 @@ if pytest is not None:
         site.spec["hub"]["idle_culler"]["timeout"] = 5400
         site.spec["firewall"] = {"allow": [{"port": 9100, "sources": ["10.0.0.0/8"],
                                             "comment": "metrics"}]}
+        dry = _preview(site)
+        planned = detected_changes(dry)
+        assert site.password_file.read_text().strip() not in dry
+        # The config's diff is shown; the dry run changed nothing on the host.
+        assert "--timeout=5400" in dry
+        assert "--timeout=5400" not in site.sh("cat /etc/jupyterhub/jupyterhub_config.py")
+        real = changed_operations(site.deploy("after the dry run"))
+        assert sorted(planned) == sorted(real), (planned, real)
+        assert_no_changes(site.deploy("rerun after the dry run"))
+
+    def _preview(site) -> str:
+        """`pyinfra --dry --diff` of the spec as it is now (without -y: pyinfra prints its
+        "Detected changes" table only then)."""
         site.lab.write_inventory(site.inventory, [site.host],
                                  {**copy.deepcopy(site.spec), "network": site.lab.network()})
         dry = subprocess.run([str(PYINFRA), "--dry", "--diff", str(site.inventory), "deploy.py"],
                              cwd=CLIENT.parents[2], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
         assert dry.returncode == 0, dry.stdout[-3000:]
-        planned = detected_changes(dry.stdout)
-        assert site.password_file.read_text().strip() not in dry.stdout
-        # The config's diff is shown; the dry run changed nothing on the host.
-        assert "--timeout=5400" in dry.stdout
-        assert "--timeout=5400" not in site.sh("cat /etc/jupyterhub/jupyterhub_config.py")
-        real = changed_operations(site.deploy("after the dry run"))
-        assert sorted(planned) == sorted(real), (planned, real)
-        assert_no_changes(site.deploy("rerun after the dry run"))
+        return dry.stdout
+
+    def _self_signed_pair(tmp: Path, address: str) -> tuple[str, str]:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+                        "-subj", "/CN=hub.lab.test", "-addext", f"subjectAltName=IP:{address}",
+                        "-keyout", str(tmp / "key.pem"), "-out", str(tmp / "cert.pem")],
+                       check=True, capture_output=True)
+        return (tmp / "cert.pem").read_text(), (tmp / "key.pem").read_text()
+
+    def test_preview_of_port_auth_and_tls_changes_is_what_the_real_run_changes(
+            site, tmp_path):
+        """Each edit alone: the dry run names exactly the operations the real run then
+        changes, shows the diffs of what it rewrites, and shows no secret; then the site goes
+        back (itself previewed), and a converged host previews no change at all."""
+        original = copy.deepcopy(site.spec)
+        cert, key = _self_signed_pair(tmp_path, site.host.address)
+        edits = {
+            "public port": (lambda s: s.update(proxy={"port": 8443}), "8443"),
+            "auth type": (lambda s: s["hub"].update(auth={"type": "native"}),
+                          "NativeAuthenticator"),
+            "TLS type": (lambda s: s.update(tls={"type": "provided", "cert_pem": cert,
+                                                 "key_pem": key}), "provided"),
+            "back to the original site": (lambda s: (s.clear(), s.update(original)), None),
+        }
+        secrets = [site.password_file.read_text().strip(),
+                   "".join(key.strip().splitlines()[1:-1])[:64]]
+        for label, (edit, shown) in edits.items():
+            edit(site.spec)
+            dry = _preview(site)
+            planned = detected_changes(dry)
+            assert planned, f"{label}: the preview shows no change"
+            if shown:
+                assert shown in dry, f"{label}: the preview does not show {shown!r}"
+            for secret in secrets:
+                assert secret not in dry, f"{label}: a secret shows in the preview"
+            real = changed_operations(site.deploy(f"after previewing the {label}"))
+            assert sorted(planned) == sorted(real), (label, planned, real)
+        assert site.spec == original
+        assert detected_changes(_preview(site)) == []
+        assert site.client("kernel", "1+1") == {"result": "2"}
 
     def _verify(site) -> tuple[int, dict]:
         """`pyinfra-jupyter verify --json`, run from the probe namespace (outside the host,
@@ -372,7 +417,7 @@ if pytest is not None:
         return subprocess.run([sys.executable, "-m", "pyinfra_jupyter.cli", *args],
                               capture_output=True, text=True, cwd=CLIENT.parents[2])
 
-    def test_backup_then_restore_brings_the_hub_database_back(site):
+    def test_backup_then_restore_brings_the_hub_database_back(site, tmp_path):
         # A row the hub's config would not make again: what only the database knows.
         site.sh("/opt/jupyterhub/bin/python -c \"import sqlite3; c = sqlite3.connect("
                 "'/var/lib/jupyterhub/jupyterhub.sqlite'); c.execute(\\\"insert into users "
@@ -380,9 +425,20 @@ if pytest is not None:
                 "c.commit()\"")
         assert "restore-marker" in _users(site)
         secret = site.sh("sha256sum /var/lib/jupyterhub/jupyterhub_cookie_secret")
-        made = _cli(site, "backup", str(site.inventory))
+        made = _cli(site, "backup", str(site.inventory), "--pull", str(tmp_path / "pulled"))
         assert made.returncode == 0, made.stdout + made.stderr
         stamp = made.stdout.split(" backup ", 1)[1].split()[0]
+        # A copy on this machine too, root's alone, with the row only the database knew.
+        copy_dir = tmp_path / "pulled" / site.host.name / stamp
+        assert f"copied to {copy_dir}" in made.stdout
+        assert copy_dir.stat().st_mode & 0o777 == 0o700
+        for name in ("jupyterhub.sqlite", "files.tar"):
+            assert (copy_dir / name).stat().st_mode & 0o777 == 0o600, name
+        import sqlite3
+
+        rows = sqlite3.connect(copy_dir / "jupyterhub.sqlite").execute(
+            "select name from users").fetchall()
+        assert ("restore-marker",) in rows
         assert site.password_file.read_text().strip() not in made.stdout + made.stderr
         assert site.sh(f"stat -c '%U %a' /var/backups/pyinfra-jupyter/{stamp}") == "root 700"
         assert site.sh(f"ls /var/backups/pyinfra-jupyter/{stamp}") == "files.tar\njupyterhub.sqlite"

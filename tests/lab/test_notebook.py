@@ -258,5 +258,21 @@ if pytest is not None:
         assert_no_changes(site.deploy("rerun after removal"))
 
 
+    def test_an_added_instance_is_previewed_exactly_then_serves(site):
+        """Adding an instance (lab-b again, as the spec first had it): the preview names
+        exactly what the real run changes, shows its config, and no password."""
+        site.spec["notebook"]["instances"] = copy.deepcopy(SITE["notebook"]["instances"])
+        dry = site.preview()
+        planned = detected_changes(dry)
+        assert any("/opt/jupyter/lab-b" in name for name in planned), planned
+        assert "/srv/notebooks/bob" in dry  # the new instance's config, as a diff
+        assert PASSWORD_B not in dry
+        assert site.sh("test -e /opt/jupyter/lab-b && echo made; true") == ""  # dry run
+        real = changed_operations(site.deploy("instance added"))
+        assert sorted(planned) == sorted(real), (planned, real)
+        assert site.client("login", "lab-b", PASSWORD_B)["logged_in"]
+        assert_no_changes(site.deploy("rerun after adding"))
+
+
 if __name__ == "__main__":
     sys.exit(client(sys.argv[1:]))
