@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv tools test test-reliability test-distros test-arm64 test-lifecycle lint demo clean-lab readme-reference
+.PHONY: venv tools test test-reliability test-distros test-arm64 test-lifecycle test-security lint demo clean-lab readme-reference
 
 venv: $(VENV)/.installed
 
@@ -49,6 +49,10 @@ test-distros: venv tools
 # (tests/lab/test_arm64.py; the lab installs qemu-user-static). Slow: out of `make test`.
 test-arm64: venv tools
 	$(BIN)/python -m pytest tests/lab/test_arm64.py $(PYTEST_ARGS)
+
+# The security proofs with both logins, root and sudo (`make test` runs the sudo one).
+test-security: venv tools
+	PJ_SECURITY=all $(BIN)/python -m pytest tests/lab/test_security.py $(PYTEST_ARGS)
 
 # Upgrades: a hub on the previous JupyterHub major moved to the current pins, and a pin that
 # does not exist (tests/lab/test_lifecycle.py). Slow: out of `make test`.

@@ -112,10 +112,10 @@ def render_config(spec: SiteSpec, secrets_path: str = SECRETS) -> str:
 def check_command(spec: SiteSpec, path: str = "{path}") -> str:
     """Load the config at `path` (default: the staged copy) with the hub's own Python."""
     args = [f"{spec.hub.prefix}/bin/python", CHECK_SCRIPT]
-    if not spec.hub.auth.constructible:
-        args.append("--no-construct")
     target = path if path == "{path}" else shlex.quote(path)
-    return f"cd / && {shlex.join(args)} {target}"
+    # check_config.py CONFIG [--no-construct]: the flag after the config it is about.
+    flag = "" if spec.hub.auth.constructible else " --no-construct"
+    return f"cd / && {shlex.join(args)} {target}{flag}"
 
 
 def render_unit(spec: SiteSpec, platform: Platform) -> str:
@@ -223,11 +223,14 @@ def upgrade_script(spec: SiteSpec, old: str | None, new: str) -> str:
         f"  systemctl start {paths.HUB_UNIT}",
         "  exit 1",
         "}",
-        f"systemctl stop {paths.HUB_UNIT}",
+        # The unit file may be new in this run too (the Service item reloads it later).
+        f"systemctl daemon-reload; systemctl stop {paths.HUB_UNIT}",
     ]
     if old != new:
-        lines.append(f"(cd {shlex.quote(hub.state_dir)} && {prefix}/bin/jupyterhub upgrade-db "
-                     f"-f {shlex.quote(CONFIG)}) || rollback 'jupyterhub upgrade-db failed'")
+        # upgrade-db runs `alembic` from PATH: the venv's own.
+        lines.append(f"(cd {shlex.quote(hub.state_dir)} && PATH={prefix}/bin:$PATH "
+                     f"{prefix}/bin/jupyterhub upgrade-db -f {shlex.quote(CONFIG)}) || "
+                     "rollback 'jupyterhub upgrade-db failed'")
     lines += [
         f"{check_command(spec, CONFIG)} || rollback 'its config does not load'",
         f"systemctl start {paths.HUB_UNIT} || rollback 'it did not start'",

