@@ -54,7 +54,7 @@ from .items import (
 from .ops.apply import apply, prefetch
 from .ops.facts import snapshot_of
 from .ops.shell import SWAP_FILE
-from .site import Site, load_site
+from .site import Site, load_site, site_items
 
 LOG_DIR = "/var/log/pyinfra-jupyter"
 MARKER = "pyinfra-jupyter"
@@ -103,7 +103,7 @@ def _is_service_account(item: User) -> bool:
 def removal_plan(site: Site, components) -> list[Item]:
     """Every item of the uninstall, in order (pure: spec, platform and facts in)."""
     wanted = [c for c in components if c.wanted(site.spec)]
-    items = [i for c in wanted if hasattr(c, "items") for i in c.items(site)]
+    items = site_items(site, components)
     site_roots = roots(site, items)
     out: list[Item] = []
 

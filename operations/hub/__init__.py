@@ -31,6 +31,7 @@ from pyinfra_jupyter.spec import SiteSpec
 
 from .. import paths
 from ..items import Absent, Directory, File, Item, Perms, Service, Step, Venv
+from ..ops.converge import wait_for_port
 from ..ops.facts import snapshot_of
 from ..ops.render import render
 from ..platform import Platform, SystemdCaps
@@ -204,8 +205,6 @@ def upgrade_script(spec: SiteSpec, old: str | None, new: str) -> str:
     prefix, previous = shlex.quote(hub.prefix), shlex.quote(hub.prefix + ".previous")
     db = shlex.quote(paths.hub_database(hub.state_dir))
     port = int(hub.api_port)
-    wait = (f"for i in $(seq 90); do ss -Hltn 'sport = :{port}' | grep -q . && break; "
-            f"sleep 1; done; ss -Hltn 'sport = :{port}' | grep -q .")
     lines = [
         "set -u",
         "stamp=$(sh -c " + shlex.quote(backup_command(spec, spec.backup.keep))
@@ -234,7 +233,8 @@ def upgrade_script(spec: SiteSpec, old: str | None, new: str) -> str:
     lines += [
         f"{check_command(spec, CONFIG)} || rollback 'its config does not load'",
         f"systemctl start {paths.HUB_UNIT} || rollback 'it did not start'",
-        f"{{ {wait}; }} || rollback 'its API never answered on port {port}'",
+        f"( {wait_for_port(paths.HUB_UNIT, port)} ) || "
+        f"rollback 'its API never answered on port {port}'",
         f"rm -rf -- {previous}",
         f'echo "the hub runs JupyterHub {new}"',
     ]

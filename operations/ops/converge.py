@@ -418,7 +418,7 @@ def npm_package(item: NpmPackage, installs: Installs | None = None):
 PORT_WAIT_SECONDS = 120
 
 
-def _wait_for_port(unit: str, port: int) -> str:
+def wait_for_port(unit: str, port: int) -> str:
     """Wait (bounded) until something listens on `port`; fail naming the unit if not."""
     return (
         f"for i in $(seq {PORT_WAIT_SECONDS}); do "
@@ -467,7 +467,7 @@ def service(item: Service, restart: bool, reload: bool):
     elif not item.running and active:
         commands.append(f"systemctl stop {unit}")
     if started and item.port:
-        commands.append(_wait_for_port(item.unit, item.port))
+        commands.append(wait_for_port(item.unit, item.port))
     if not commands:
         host.noop(f"{item.unit} is {'running' if item.running else 'stopped'} and "
                   f"{'enabled' if item.enabled else 'disabled'}")
