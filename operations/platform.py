@@ -398,6 +398,7 @@ class Platform:
     model: str = ""  # /proc/device-tree/model, e.g. "Raspberry Pi 4 Model B Rev 1.4"
     memory_mb: int = 0
     cpus: int = 1
+    glibc: str = ""  # `getconf GNU_LIBC_VERSION`: "glibc 2.36"; "" on a musl host
 
     @property
     def family(self) -> Family:
@@ -454,6 +455,7 @@ def platform_from_info(info: dict) -> Platform:
         systemd=SystemdCaps(info["systemd"]), release=release,
         model=info.get("model") or "", memory_mb=info.get("memory_mb") or 0,
         cpus=int(info["cpus"]) if str(info.get("cpus") or "").isdigit() else 1,
+        glibc=info.get("glibc") or "",
     )
 
 

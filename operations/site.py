@@ -57,14 +57,20 @@ class Site:
     host_name: str = ""
     # Connected over SSH (the firewall then proves a new SSH connection gets in).
     over_ssh: bool = False
+    # How many hosts this run deploys (python.wheels `auto` fetches wheels once for many).
+    fleet_size: int = 1
 
     @property
     def installs(self) -> Installs:
         """How install steps run here: a swap file on a small host, piwheels on armhf."""
         small = 0 < self.platform.memory_mb < SMALL_HOST_MB
         python = self.spec.python
+        wheels = python.wheels
+        if wheels == "auto":
+            wheels = "controller-or-index" if self.fleet_size > 1 else "index"
         return Installs(swap_mb=python.swap_mb if small else 0, keep_swap=python.keep_swap,
-                        extra_index_urls=self.platform.pip_extra_index_urls)
+                        extra_index_urls=self.platform.pip_extra_index_urls,
+                        wheels=wheels, arch=self.platform.arch, glibc=self.platform.glibc)
 
     def glob(self, pattern: str) -> list[str]:
         """What a component's glob pattern matched on the host (asked for by its reads)."""
@@ -156,7 +162,8 @@ def load_site(host, components, lock: bool = True) -> Site:
         raise DeployError(f"{host.name}: users.accounts: {exc}") from None
     return Site(spec=spec, platform=platform, facts=facts, passwords=passwords,
                 host_name=host.name,
-                over_ssh=type(host.connector).__name__ == "SSHConnector")
+                over_ssh=type(host.connector).__name__ == "SSHConnector",
+                fleet_size=max(1, host.state.inventory.len_activated_hosts()))
 
 
 def deploy_site(host, components) -> None:

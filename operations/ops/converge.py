@@ -24,6 +24,7 @@ from io import BytesIO, StringIO
 
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.files import FileContents
 from pyinfra.operations.util.files import generate_color_diff
 
@@ -329,6 +330,40 @@ def unmet(requirements: tuple[str, ...] | list[str], installed: dict[str, str]) 
 PIP_OPTIONS = "--disable-pip-version-check --no-input --timeout 30 --retries 3 -q"
 
 
+def _controller_bundle(item: Venv, installs: Installs):
+    """The controller's wheel bundle for this venv (python.wheels), or None for the host's
+    index. `controller` fails the host when the controller cannot make it; `auto` on a
+    fleet says why and falls back to the index."""
+    if installs.wheels == "index":
+        return None
+    from .wheelhouse import WheelhouseError, bundle, target_for
+
+    required = installs.wheels == "controller"
+    target = target_for(item.python_version, installs.arch, installs.glibc,
+                        installs.extra_index_urls)
+    try:
+        if target is None:
+            raise WheelhouseError(f"the host's C library ({installs.glibc or 'unknown'}) "
+                                  "is not glibc")
+        found = bundle(item.requirements, target)
+    except WheelhouseError as exc:
+        if required:
+            raise DeployError(f"{host.name}: python.wheels controller: {item.path}: {exc}") \
+                from None
+        logger.warning(f"{host.print_prefix}{item.path}: the controller cannot fetch its "
+                       f"wheels ({str(exc).splitlines()[0]}): the host installs from its index")
+        return None
+    if (host.name, item.path) not in _SAID:  # pyinfra may generate an op's commands twice
+        _SAID.add((host.name, item.path))
+        logger.info(f"{host.print_prefix}{item.path}: {found.wheels} wheels "
+                    f"({found.size // 1048576} MiB) fetched once by the controller, uploaded")
+    return found
+
+
+_SAID: set[tuple[str, str]] = set()
+
+
+
 @operation()
 def venv(item: Venv, installs: Installs | None = None):
     """
@@ -356,17 +391,24 @@ def venv(item: Venv, installs: Installs | None = None):
     if missing:
         reqs = " ".join(q(r) for r in item.requirements)
         index = installs.pip_options
+        wheels = f"{item.path}.wheels"
+        bundle = None if item.wheels else _controller_bundle(item, installs)
+        if item.wheels or bundle:
+            commands.append(f"rm -rf -- {q(wheels)} && mkdir -m 700 -- {q(wheels)}")
+            index = f" --no-index --find-links {q(wheels)}"
         if item.wheels:  # from the controller's checked downloads, not from an index
             from .fetch import fetch
 
-            wheels = f"{item.path}.wheels"
-            commands.append(f"rm -rf -- {q(wheels)} && mkdir -m 700 -- {q(wheels)}")
             for artifact in item.wheels:
                 commands.append(FileUploadCommand(str(fetch(artifact)),
                                                   f"{wheels}/{artifact.name}"))
             commands.append(" && ".join(sha256_check(a.sha256, f"{wheels}/{a.name}")
                                         for a in item.wheels))
-            index = f" --no-index --find-links {q(wheels)}"
+        elif bundle:  # every wheel the venv needs, resolved once by the controller
+            tar = f"{wheels}/wheels.tar"
+            commands.append(FileUploadCommand(str(bundle.path), tar))
+            commands.append(f"{sha256_check(bundle.sha256, q(tar))} && tar -xf {q(tar)} -C "
+                            f"{q(wheels)} --no-same-owner && rm -f -- {q(tar)}")
         install = WITH_NETWORK + installs.wrap(bounded(
             f"{path}/bin/pip install {PIP_OPTIONS}{index} {reqs}",
             item.timeout, "pip (the package index or proxy)"))
@@ -376,8 +418,8 @@ def venv(item: Venv, installs: Installs | None = None):
             install = (f"( {install} ) || {{ echo 'pip failed: {item.path} is put back as it "
                        f"was' >&2; rm -rf -- {path} && mv -T -- {previous} {path}; exit 1; }}")
         commands.append(install)
-        if item.wheels:
-            commands.append(f"rm -rf -- {q(item.path + '.wheels')}")
+        if item.wheels or bundle:
+            commands.append(f"rm -rf -- {q(wheels)}")
     if not commands:
         host.noop(f"{item.path} holds {len(item.requirements)} pinned packages")
     elif missing:

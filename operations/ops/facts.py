@@ -112,6 +112,8 @@ class HostFacts(FactBase):
             "echo \"memory_kb=$(awk '/MemTotal/ {print $2}' /proc/meminfo)\"",
             "echo \"model=$(tr -d '\\000' 2>/dev/null < /proc/device-tree/model)\"",
             'echo "cpus=$(nproc 2>/dev/null)"',
+            # The C library, for the wheels the controller fetches (ops/wheelhouse.py).
+            'echo "glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null)"',
             # SELinux (CentOS): its mode, how many of our files restorecon would relabel, and
             # the ports web servers may bind (operations/selinux).
             "if command -v getenforce >/dev/null 2>&1; then m=$(getenforce); "

@@ -42,6 +42,11 @@ class Installs:
     swap_mb: int = 0  # 0: no swap file
     keep_swap: bool = False
     extra_index_urls: tuple[str, ...] = ()
+    # Where venv packages come from (python.wheels): "index" (the host's), "controller"
+    # (ops/wheelhouse.py; an error when it cannot), "controller-or-index" (auto on a fleet).
+    wheels: str = "index"
+    arch: str = ""
+    glibc: str = ""
 
     def wrap(self, command: str) -> str:
         """`command` with the swap file on around it (made if missing, removed afterwards

@@ -43,7 +43,7 @@ CPU_GUARANTEE = 0.1
 # or reported (tests/unit/test_export_z2jh.py walks the spec's fields).
 NOTHING_TO_SET = ("hub.prefix", "hub.state_dir", "hub.api_port", "proxy.api_port",
                   "proxy.node", "python.min_version", "python.provider", "python.optimize",
-                  "python.swap_mb", "python.keep_swap")
+                  "python.swap_mb", "python.keep_swap", "python.wheels")
 # Users' pods run as this uid and group (the chart's singleuser.uid and fsGid).
 POD_UID, POD_GID = 1000, 100
 # Where the host's hub and proxy keep what sessions need: the deploy's own names.

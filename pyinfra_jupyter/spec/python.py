@@ -32,6 +32,16 @@ class PythonSpec(Model):
     keep_swap: bool = Field(
         False, description="Leave that swap file on after the install steps (until reboot).",
     )
+    wheels: Literal["auto", "controller", "index"] = Field(
+        "auto",
+        description="Where hosts get the Python packages of the service venvs: `controller` "
+        "(the controller downloads the wheels for the host's platform once per run and "
+        "cache, checks and uploads them; the host installs with --no-index and needs no "
+        "package index: hosts behind strict firewalls), `index` (each host from its package "
+        "index, through network.proxy), or `auto`: `controller` when the run deploys more "
+        "than one host (falling back to `index` where the controller cannot get a wheel), "
+        "else `index`.",
+    )
     min_version: str = Field(
         "3.10",
         pattern=r"^3\.\d+$",

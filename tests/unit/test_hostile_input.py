@@ -473,6 +473,9 @@ def test_units_of_accepted_hostile_values_pass_systemd_analyze(number, tmp_path)
 class FakeHost:
     """What converge's and the firewall's operations ask of pyinfra's host."""
 
+    name = "host1"
+    print_prefix = "[host1] "
+
     def __init__(self, fact=None):
         self.fact, self.noops = fact, []
         self.current_op_global_arguments: dict = {}
