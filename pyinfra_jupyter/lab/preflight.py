@@ -47,6 +47,27 @@ def check() -> None:
         still = sorted(cmd for cmd in TOOLS if not _which(cmd))
         if still:
             raise LabError(f"missing tools after installing packages: {', '.join(still)}")
+    raise_limits()
+
+
+# Every host's systemd takes several inotify instances (its cgroup and unit watches, journald,
+# logind): with Debian's default of 128 per user, the 8th host of a machine died at boot with
+# "Failed to allocate manager object: Too many open files". Raised, never lowered.
+KERNEL_LIMITS = {"/proc/sys/fs/inotify/max_user_instances": 8192,
+                 "/proc/sys/fs/inotify/max_user_watches": 1048576}
+
+
+def raise_limits() -> None:
+    for path, wanted in KERNEL_LIMITS.items():
+        try:
+            with open(path) as fh:
+                current = int(fh.read().split()[0])
+            if current < wanted:
+                with open(path, "w") as fh:
+                    fh.write(str(wanted))
+        except (OSError, ValueError, IndexError) as exc:
+            raise LabError(f"cannot raise {path} to {wanted} (hosts of a large lab fail to "
+                           f"boot without it): {exc}") from None
 
 
 def _apt_install(packages: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""Hub mode on lab hosts of other Debian releases (`make test-distros`; slow, out of `make test`).
+"""Hub mode on lab hosts of other Debian releases (in `make test`; alone: `make test-distros`).
 
 Debian 11 (bullseye) ships Python 3.9 and Node 12: the deploy builds CPython from the pinned
 release tarball (python.provider auto -> source; the controller downloads and checks it, the

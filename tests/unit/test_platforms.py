@@ -85,3 +85,15 @@ def test_the_distros_python_is_known_before_it_is_installed(release, python, too
     assert platform.system_python == python
     need = tuple(int(x) for x in PythonSpec().min_version.split("."))
     assert (tuple(int(x) for x in python.split(".")) < need) is too_old
+
+
+def test_apt_update_fails_on_a_silent_mirror_within_its_own_bound():
+    """A mirror that accepts and never answers: update must fail (not exit 0 with
+    "ignored" index files and let the install wait on every package), within 300 s."""
+    from operations.platform import APT_UPDATE_TIMEOUT, FAMILIES
+
+    command = FAMILIES["apt"].install_command(["python3-venv"], update=True, timeout=1800)
+    update, install = command.split("; [ $rc -eq 0 ] && ", 1)
+    assert "APT::Update::Error-Mode=any" in update and "Acquire::Retries=1" in update
+    assert f"timeout -k 10 {APT_UPDATE_TIMEOUT} apt-get" in update and APT_UPDATE_TIMEOUT <= 300
+    assert install.startswith("timeout -k 10 1800 apt-get") and "Acquire::Retries=3" in install
