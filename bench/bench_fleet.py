@@ -7,8 +7,7 @@ For each size, a lab of its own (bare hosts from the lab's base), then:
 - the first converge of all N hosts in one `pyinfra -y INVENTORY deploy.py` run;
 - a no-op re-run, with the remote commands per host counted from pyinfra's --debug log;
 - the floor: one `true` per host over pyinfra's own connector, in the same run shape;
-- each host's resident memory once converged (the services and the system, from
-  /proc/meminfo's MemTotal - MemAvailable inside the host: nspawn shares the kernel).
+- each host's memory once converged: the PSS of all its processes (`lab status`).
 Ratios: no-op / floor, and N hosts / 1 host for both runs. With --by-hand, the first size's
 lab also gets a host on which bench/byhand_hub.sh does the same unavoidable installs in one
 shell script (packages, the hub's venv with the same pins, npm and the proxy), for
@@ -77,17 +76,8 @@ def floor(inv: Path) -> float:
 
 
 def memory_mb(lab, name: str) -> int:
-    out = lab.host_exec(name, "awk '/MemTotal/ {t=$2} /MemAvailable/ {a=$2} END {print t-a}' "
-                              "/proc/meminfo", check=True).stdout
-    return int(out.strip() or 0) // 1024
-
-
-def services_rss_mb(lab, name: str) -> int:
-    """Resident memory of our services' processes (hub, proxy, notebook servers, agent)."""
-    out = lab.host_exec(
-        name, "ps -eo rss=,args= | grep -E 'jupyter|configurable-http-proxy|node ' | "
-              "grep -v grep | awk '{s+=$1} END {print s+0}'", check=True).stdout
-    return int(out.strip() or 0) // 1024
+    """The host's processes' memory (PSS), as `lab status` reports it."""
+    return lab.memory_mb(name)
 
 
 def by_hand(lab, name: str) -> float:
@@ -133,7 +123,6 @@ def measure(size: int, mode: str, wheels: str, want_by_hand: bool, workdir: Path
         row["noop_s"] = sorted(noops)[1]
         row["noop_commands_per_host"] = sorted(commands)[1]
         row["memory_mb"] = [memory_mb(lab, n) for n in fleet]
-        row["services_rss_mb"] = [services_rss_mb(lab, n) for n in fleet]
         if want_by_hand:
             row["by_hand_s"] = by_hand(lab, names[-1])
         return row

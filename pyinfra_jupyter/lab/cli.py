@@ -50,17 +50,22 @@ def _table(status: dict) -> str:
         f"ssh: user {status['ssh_user']}, key {status['ssh_key']}",
         f"proxy inside hosts: {status['proxy_url']}",
         "",
-        f"{'NAME':<12} {'ADDRESS':<15} {'SSH':<17} {'NETNS':<14} {'PID':>8}  {'DISTRO':<9} STATE",
+        f"{'NAME':<12} {'ADDRESS':<15} {'SSH':<17} {'NETNS':<14} {'PID':>8}  {'DISTRO':<9} "
+        f"{'MEMORY':>7}  STATE",
     ]
     for h in status["hosts"]:
         lines.append(
             f"{h['name']:<12} {h['address']:<15} 127.0.0.1:{h['ssh_port']:<7} "
             f"{h['netns']:<14} {h['pid']:>8}  {h.get('distro', SUITE):<9} "
-            f"{'running' if h['running'] else 'DEAD'}"
+            f"{_mb(h.get('memory_mb')):>7}  {'running' if h['running'] else 'DEAD'}"
         )
     if status.get("services"):
         lines += ["", "services: " + ", ".join(status["services"])]
     return "\n".join(lines)
+
+
+def _mb(value) -> str:
+    return "-" if value is None else f"{value} MB"
 
 
 def main(argv: list[str]) -> int:

@@ -176,6 +176,7 @@ class Lab:
                 "arch": h.get("arch") or "native",
                 "create_seconds": h.get("create_seconds"),
                 "boot_seconds": h.get("boot_seconds"),
+                "memory_mb": self.memory_mb(h["name"]) if pid_alive(h["pid"]) else None,
             }
             for h in state["hosts"]
         ]
@@ -195,6 +196,23 @@ class Lab:
             "ca_certificates": base.ca_files(),
             "services": sorted(state.get("services", {})),
         }
+
+    def memory_mb(self, name: str) -> int:
+        """What a host's processes hold in memory: the sum of their proportional set sizes
+        (PSS: shared pages divided among their users), from /proc. Inside a host,
+        /proc/meminfo shows the machine's memory (nspawn shares the kernel), so this is what
+        says how many hosts fit."""
+        total_kb = 0
+        for pid in proc.cgroup_pids(self.name, name):
+            try:
+                with open(f"/proc/{pid}/smaps_rollup") as fh:
+                    for line in fh:
+                        if line.startswith("Pss:"):
+                            total_kb += int(line.split()[1])
+                            break
+            except (OSError, ValueError):  # gone meanwhile, or a kernel thread
+                continue
+        return total_kb // 1024
 
     # -- lab services ----------------------------------------------------------
 
