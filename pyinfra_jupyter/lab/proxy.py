@@ -53,7 +53,7 @@ ExThreshold: 30
 # move file ... File exists"), and a request that lost got no answer: one host of a 10-host
 # fleet stalled on `apt-get update` for 300 s. The other index files apt fetches by hash
 # (unique names), and packages, are still cached.
-DontCache: /dists/[^/]+/(In)?Release(\.gpg)?$
+DontCache: /dists/[^/]+/(In)?Release(\\.gpg)?$
 """
 
 
