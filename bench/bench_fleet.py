@@ -28,6 +28,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench_noop import floor  # noqa: E402  one `true` per host: what any run costs at least
+
 PYINFRA = [sys.executable, "-m", "pyinfra", "-y"]
 PASSWORD = "bench-Pw-1"
 NOTEBOOK = {
@@ -68,13 +71,6 @@ def run(inv: Path, *args: str) -> tuple[float, str]:
     return elapsed, proc.stdout + proc.stderr
 
 
-def floor(inv: Path) -> float:
-    start = time.monotonic()
-    subprocess.run([*PYINFRA, str(inv), "exec", "--", "true"], cwd=REPO, capture_output=True,
-                   check=True)
-    return time.monotonic() - start
-
-
 def memory_mb(lab, name: str) -> int:
     """The host's processes' memory (PSS), as `lab status` reports it."""
     return lab.memory_mb(name)
@@ -111,7 +107,7 @@ def measure(size: int, mode: str, wheels: str, want_by_hand: bool, workdir: Path
         fleet = names[:size]
         inv = inventory(lab, workdir / f"{lab.name}.py", mode, wheels, fleet)
         row["first_converge_s"], _ = run(inv)
-        row["floor_s"] = floor(inv)
+        row["floor_s"] = floor(str(inv))
         noops, commands = [], []
         for _ in range(3):
             elapsed, output = run(inv, "--debug")

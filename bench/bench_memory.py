@@ -5,8 +5,7 @@
 Two bare lab hosts: one gets the default hub site (group_data/all.py), the other the
 notebook site of bench_fleet.py. Once converged, the hub's admin gets a server through the
 hub's REST API (a token made on the host with `jupyterhub token`, never printed), and after
-it settles each host's memory is read: the PSS of all its processes (`lab status`), and per
-service. Prints a table, writes JSON (default bench/results/memory.json). Needs root.
+it settles each host's memory is read: the PSS of all its processes (`lab status`). Prints a table, writes JSON (default bench/results/memory.json). Needs root.
 """
 
 from __future__ import annotations
@@ -30,15 +29,7 @@ START_SERVER = (
     "curl -sk -o /dev/null -w '%{http_code}' -X POST -H \"Authorization: token $t\" "
     "https://127.0.0.1/hub/api/users/admin/server"
 )
-# PSS per service: the processes of each unit's cgroup, inside the host.
-PER_UNIT = (
-    "for u in jupyterhub configurable-http-proxy 'jupyter-notebook@lab' 'jupyter-admin'; do "
-    "cg=$(systemctl show -p ControlGroup --value \"$u\" 2>/dev/null); "
-    "[ -n \"$cg\" ] && [ -r \"/sys/fs/cgroup$cg/cgroup.procs\" ] || continue; "
-    "kb=0; for p in $(cat \"/sys/fs/cgroup$cg/cgroup.procs\"); do "
-    "v=$(awk '/^Pss:/ {print $2}' /proc/$p/smaps_rollup 2>/dev/null); kb=$((kb + ${v:-0})); "
-    "done; echo \"$u $((kb / 1024))\"; done"
-)
+
 
 
 def main() -> int:
@@ -60,15 +51,11 @@ def main() -> int:
         time.sleep(SETTLE_S)
         for label, name in (("hub host (hub, proxy, admin's idle server)", hub_host),
                             ("notebook host (one server)", nb_host)):
-            units = dict(line.split() for line in
-                         lab.host_exec(name, PER_UNIT, check=False).stdout.split("\n") if line)
-            rows[label] = {"total_mb": lab.memory_mb(name),
-                           "services_mb": {k: int(v) for k, v in units.items()}}
+            rows[label] = {"total_mb": lab.memory_mb(name)}
     finally:
         lab.down()
     for label, row in rows.items():
-        services = ", ".join(f"{k} {v} MB" for k, v in row["services_mb"].items())
-        print(f"{label}: {row['total_mb']} MB in all ({services})")
+        print(f"{label}: {row['total_mb']} MB (PSS of all its processes, systemd included)")
     out = args.json or REPO / "bench" / "results" / "memory.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"machine": machine(), "hosts": rows}, indent=1) + "\n")

@@ -330,6 +330,9 @@ def unmet(requirements: tuple[str, ...] | list[str], installed: dict[str, str]) 
 PIP_OPTIONS = "--disable-pip-version-check --no-input --timeout 30 --retries 3 -q"
 
 
+_SAID: set[tuple[str, str]] = set()  # (host, venv) whose bundle was announced
+
+
 def _controller_bundle(item: Venv, installs: Installs):
     """The controller's wheel bundle for this venv (python.wheels), or None for the host's
     index. `controller` fails the host when the controller cannot make it; `auto` on a
@@ -358,10 +361,6 @@ def _controller_bundle(item: Venv, installs: Installs):
         logger.info(f"{host.print_prefix}{item.path}: {found.wheels} wheels "
                     f"({found.size // 1048576} MiB) fetched once by the controller, uploaded")
     return found
-
-
-_SAID: set[tuple[str, str]] = set()
-
 
 
 @operation()
@@ -407,7 +406,7 @@ def venv(item: Venv, installs: Installs | None = None):
         elif bundle:  # every wheel the venv needs, resolved once by the controller
             tar = f"{wheels}/wheels.tar"
             commands.append(FileUploadCommand(str(bundle.path), tar))
-            commands.append(f"{sha256_check(bundle.sha256, q(tar))} && tar -xf {q(tar)} -C "
+            commands.append(f"{sha256_check(bundle.sha256, tar)} && tar -xf {q(tar)} -C "
                             f"{q(wheels)} --no-same-owner && rm -f -- {q(tar)}")
         install = WITH_NETWORK + installs.wrap(bounded(
             f"{path}/bin/pip install {PIP_OPTIONS}{index} {reqs}",
