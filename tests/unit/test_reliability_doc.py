@@ -57,7 +57,10 @@ def render(module) -> str:
               "one (`tests/lab/test_staged.py`); a failed ACME issuance keeps the old "
               "certificate (`tests/lab/test_tls.py`); rules that cut SSH roll back, also "
               "across a reboot and with a stopped firewalld (`tests/lab/test_firewall.py`, "
-              "`tests/lab/test_firewall_guard.py`).", ""]
+              "`tests/lab/test_firewall_guard.py`); a package mirror that accepts and never "
+              "answers fails only its host, named with the stalled step, within 300 s, and "
+              "a `--limit` re-run converges it once the mirror is back "
+              "(`tests/lab/test_fleet.py`, `make test-fleet`).", ""]
     return "\n".join(lines)
 
 
