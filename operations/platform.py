@@ -67,14 +67,15 @@ class SystemdCaps:
 # with a message, not hang the whole fleet); retries make a flaky link survivable.
 _APT_OPTIONS = ("-o Acquire::http::Timeout=30 -o Acquire::https::Timeout=30 "
                 "-o Acquire::Retries=3 -o DPkg::Lock::Timeout=300")
-# `apt-get update` alone: a mirror that accepts connections and never answers cost 4 x 30 s
-# per index file with three retries, and update then exited 0 ("Some index files failed to
-# download. They have been ignored"), so the install went on to wait on every package: the
-# fleet lab test saw one such host hold a 10-host run for over 11 minutes. One retry, an
-# error for any failed index (APT::Update::Error-Mode, apt 2.1.16+; older apt ignores the
-# option and the bound below still holds), and a bound of its own.
+# `apt-get update` alone: against a mirror that accepts connections and never answers,
+# update exited 0 after its retries ("Some index files failed to download. They have been
+# ignored"), so the install went on to wait on every package: the fleet lab test saw one
+# such host hold a 10-host run for over 11 minutes. Now any failed index is an error
+# (APT::Update::Error-Mode, apt 2.1.16+; older apt ignores the option) and update has a
+# bound of its own. The retries stay: a proxy that drops one request (the lab's
+# apt-cacher-ng under a fleet's concurrent refreshes) must not fail the host.
 _APT_UPDATE_OPTIONS = ("-o Acquire::http::Timeout=30 -o Acquire::https::Timeout=30 "
-                       "-o Acquire::Retries=1 -o APT::Update::Error-Mode=any "
+                       "-o Acquire::Retries=3 -o APT::Update::Error-Mode=any "
                        "-o DPkg::Lock::Timeout=300")
 APT_UPDATE_TIMEOUT = 300
 _YUM_OPTIONS = "--setopt=timeout=30 --setopt=retries=3"

@@ -47,13 +47,6 @@ Remap-secdeb: security.debian.org security.debian.org/debian-security \
 # Let CONNECT through for https mirrors (apt's https sources).
 PassThroughPattern: .*
 ExThreshold: 30
-# A suite's Release files are passed through, never stored. When acng refreshes a stored
-# one it first renames the old file to NAME.<unix time>; several hosts asking in the same
-# second (a fleet's `apt-get update` runs in lockstep) collide on that name ("Failure to
-# move file ... File exists"), and a request that lost got no answer: one host of a 10-host
-# fleet stalled on `apt-get update` for 300 s. The other index files apt fetches by hash
-# (unique names), and packages, are still cached.
-DontCache: /dists/[^/]+/(In)?Release(\\.gpg)?$
 """
 
 

@@ -170,8 +170,8 @@ def test_rollback_stops_a_firewalld_that_was_stopped(site):
     assert site.ssh_gets_in()
     bad = copy.deepcopy(site.spec)
     # Long enough for the checks below to run inside the window on a loaded machine (10 s
-    # was not: the rollback came before the first check).
-    bad["firewall"] = {**bad["firewall"], "ssh_ports": [2223], "rollback_seconds": 45}
+    # was not: the rollback came before the first check; 45 s was not with two lab workers).
+    bad["firewall"] = {**bad["firewall"], "ssh_ports": [2223], "rollback_seconds": 90}
     site.deploy(bad, deploy_file=ROLLBACK)
     assert site.sh("systemctl is-active firewalld") == "active"
     assert not site.ssh_gets_in(), "the bad rules should have cut SSH"
