@@ -76,7 +76,10 @@ def arm(save: list[str], restore: list[str], seconds: int = 60,
                f"touch {MARK}")
     script = " && ".join(restore) + f" && {done}\n"
     yield f"printf %s {shlex.quote(script)} > {RESTORE_SCRIPT}"
+    # AccuracySec=1s: a timer's default accuracy is one minute, and the lab saw the rollback
+    # of a 90 s window fire after 126 s (systemd-run's --timer-property: systemd 218+).
     yield (f"systemd-run --quiet --unit={UNIT} --on-active={seconds}s "
+           "--timer-property=AccuracySec=1s "
            f"--description='Restore the firewall rules saved before pyinfra-jupyter applied new ones' "
            f"/bin/sh {RESTORE_SCRIPT}")
 
