@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fetch import cache_dir
+from .fetch import _sha256, cache_dir
 
 _LOCK = threading.Lock()  # gevent patches threading: one resolve at a time per process
 PIP_TIMEOUT = 1800
@@ -159,11 +159,7 @@ def _bundle(wheels: Path, tar_path: Path) -> tuple[str, int]:
             info.mode = 0o644
             with open(wheels / name, "rb") as fh:
                 tar.addfile(info, fh)
-    digest = hashlib.sha256()
-    with open(tar_path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest(), len(names)
+    return _sha256(tar_path), len(names)
 
 
 def _read(entry: Path) -> Bundle | None:
