@@ -158,12 +158,14 @@ def test_rollback_timer_restores_the_rules_when_not_confirmed(site):
     before = site.sh(LIVE_RULES[site.backend])
     assert "SSH-" in site.ssh_banner_from_probe()
     bad = copy.deepcopy(site.spec)
-    bad["firewall"] = {"backend": site.backend, "ssh_ports": [2222], "rollback_seconds": 10}
+    bad["firewall"] = {"backend": site.backend, "ssh_ports": [2222], "rollback_seconds": 25}
     site.lab.write_inventory(site.inventory, [site.host], bad)
     run_deploy(site.inventory, deploy_file="tests/lab/firewall_rollback_deploy.py")
     assert "SSH-" not in site.ssh_banner_from_probe(), "the bad rules did not cut SSH"
 
-    deadline = time.monotonic() + 90  # the timer fires after 10 s; a busy machine may lag
+    # The timer fires 25 s after the arm (time for the deploy to finish first on a loaded
+    # machine, so the cut above is seen); a busy machine may lag.
+    deadline = time.monotonic() + 120
     while "SSH-" not in site.ssh_banner_from_probe() and time.monotonic() < deadline:
         time.sleep(1)
     assert "SSH-" in site.ssh_banner_from_probe(), "the rollback timer did not restore SSH"
