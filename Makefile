@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv tools test test-reliability test-distros test-arm64 test-lifecycle test-security test-fleet lint demo clean-lab readme-reference
+.PHONY: venv tools test test-reliability test-distros test-arm64 test-lifecycle test-security test-fleet test-load lint demo clean-lab readme-reference
 
 venv: $(VENV)/.installed
 
@@ -34,7 +34,7 @@ test: venv tools
 	$(BIN)/python -m pytest --ignore=tests/lab --ignore=tests/verify $(PYTEST_ARGS) || rc=$$?; \
 	$(BIN)/python -m pytest tests/lab -n $(LAB_WORKERS) --dist loadfile \
 	  --ignore=tests/lab/test_arm64.py --ignore=tests/lab/test_lifecycle.py \
-	  --ignore=tests/lab/test_fleet.py --durations=40 $(PYTEST_ARGS) || rc2=$$?; \
+	  --ignore=tests/lab/test_fleet.py --ignore=tests/lab/test_load.py --durations=40 $(PYTEST_ARGS) || rc2=$$?; \
 	for code in $$rc $${rc2:-0}; do \
 	  if [ $$code -eq 5 ]; then echo "make test: a pytest run collected no tests" >&2; exit 1; fi; \
 	  if [ $$code -ne 0 ]; then exit $$code; fi; \
@@ -67,6 +67,11 @@ test-lifecycle: venv tools
 # (tests/lab/test_fleet.py). Slow: out of `make test`.
 test-fleet: venv tools
 	$(BIN)/python -m pytest tests/lab/test_fleet.py -s $(PYTEST_ARGS)
+
+# Thirty users log in, ten at a time, and run a cell on one hub, then the idle culler stops every
+# server (tests/lab/test_load.py; figures in bench/results/load.json). Slow: out of `make test`.
+test-load: venv tools
+	$(BIN)/python -m pytest tests/lab/test_load.py -s $(PYTEST_ARGS)
 
 demo: venv
 	$(BIN)/python -m pyinfra_jupyter.demo
