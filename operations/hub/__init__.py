@@ -129,6 +129,7 @@ def render_unit(spec: SiteSpec, platform: Platform) -> str:
         version=spec.hub.version or platform.pin("jupyterhub"),
         caps=platform.systemd,
         writes_etc=spec.hub.auth.creates_system_users(),
+        ca_bundle=platform.family.ca_bundle,
     )
 
 

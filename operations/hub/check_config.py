@@ -21,7 +21,8 @@ construct = "--no-construct" not in sys.argv[2:]
 config = PyFileConfigLoader(os.path.basename(path), os.path.dirname(path)).load_config()
 hub = config.JupyterHub
 for trait in ("authenticator_class", "spawner_class"):
-    cls = import_item(hub[trait])
+    # A dotted name, or a class the config defines itself (LocalLDAPAuthenticator).
+    cls = hub[trait] if isinstance(hub[trait], type) else import_item(hub[trait])
     if trait == "authenticator_class" and construct:
         cls(config=config)
 for svc in hub.get("services", []):

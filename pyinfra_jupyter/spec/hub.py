@@ -8,6 +8,7 @@ touches its model (and its tests) only.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
@@ -51,6 +52,9 @@ class Authenticator(Model):
     needs_allow_all: ClassVar[bool] = False
     # Logs users in with their system password: accounts' passwords are set on the host.
     uses_system_passwords: ClassVar[bool] = False
+    # Python the hub's config runs before naming the class: a class it defines there (then
+    # `authenticator_class` is that class's name, not an import path).
+    config_code: ClassVar[str | None] = None
 
     def class_name(self) -> str:
         return self.authenticator_class
@@ -237,6 +241,32 @@ class GenericOAuth(_OAuth):
         }}
 
 
+# LDAPAuthenticator knows nothing of Unix accounts, and the local spawner runs each user's
+# server as one: this class adds JupyterHub's LocalAuthenticator (the Local*OAuthenticator
+# pattern) so a first login makes the account. Its group rule stays LDAP's: allowed_groups
+# holds group DNs, which LocalAuthenticator would otherwise look up as Unix groups (and
+# fail on, for a user with no account yet). Rendered into the hub's config, before it is
+# named as the authenticator class.
+LOCAL_LDAP_CLASS = '''\
+from jupyterhub.auth import LocalAuthenticator
+from ldapauthenticator import LDAPAuthenticator
+
+
+class LocalLDAPAuthenticator(LDAPAuthenticator, LocalAuthenticator):
+    """LDAP logins; a Unix account (private home) made at a user's first login."""
+
+    def check_allowed_groups(self, username, authentication=None):
+        return False  # LDAP group DNs, checked by LDAPAuthenticator.check_allowed
+'''
+
+# How LocalAuthenticator makes an account at first login, instead of its default (Debian's
+# `adduser`, which gives 0755 homes before Debian 12 and is `useradd` under another name,
+# refusing `--gecos`, on RHEL): useradd everywhere, a user group, and a home only its owner
+# can read (UMASK 077 makes it 0700 unless login.defs sets HOME_MODE, the admin's choice).
+ADD_USER_CMD = ["useradd", "--create-home", "--user-group", "--shell", "/bin/bash",
+                "--key", "UMASK=0077"]
+
+
 class LdapAuth(Authenticator):
     type: Literal["ldap"]
     server_address: HostName
@@ -247,7 +277,9 @@ class LdapAuth(Authenticator):
     )
     allowed_groups: list[Text] = Field(default_factory=list, description="Group DNs.")
 
-    authenticator_class: ClassVar[str] = "ldapauthenticator.LDAPAuthenticator"
+    authenticator_class: ClassVar[str] = "LocalLDAPAuthenticator"
+    config_code: ClassVar[str | None] = LOCAL_LDAP_CLASS
+    pod_authenticator_class: ClassVar[str | None] = "ldapauthenticator.LDAPAuthenticator"
     requirements: ClassVar[tuple[str, ...]] = ("jupyterhub-ldapauthenticator",)
 
     @field_validator("bind_dn_template")
@@ -262,13 +294,23 @@ class LdapAuth(Authenticator):
         return bool(self.allowed_groups)
 
     def traits(self) -> Traits:
-        return {"LDAPAuthenticator": {
-            "server_address": self.server_address,
-            "server_port": self.server_port,
-            "tls_strategy": "on_connect" if self.use_ssl else "before_bind",
-            "bind_dn_template": list(self.bind_dn_template),
-            "allowed_groups": list(self.allowed_groups),
-        }}
+        return {
+            "LDAPAuthenticator": {
+                "server_address": self.server_address,
+                "server_port": self.server_port,
+                "tls_strategy": "on_connect" if self.use_ssl else "before_bind",
+                # ldap3's Tls defaults to CERT_NONE: any certificate, any name, would do, and
+                # users' passwords would go to whoever answers. Validate the server's chain
+                # against the system store (which holds network.ca_certificates; the hub's
+                # unit points SSL_CERT_FILE at it) and its name (ldap3 checks server_address
+                # against the certificate once the chain is validated).
+                "tls_kwargs": {"validate": int(ssl.CERT_REQUIRED)},
+                "bind_dn_template": list(self.bind_dn_template),
+                "allowed_groups": list(self.allowed_groups),
+            },
+            "LocalAuthenticator": {"create_system_users": True,
+                                   "add_user_cmd": list(ADD_USER_CMD)},
+        }
 
 
 class DummyAuth(Authenticator):
