@@ -241,6 +241,11 @@ def user(item: User):
         if item.home:
             args += ["--home-dir", item.home]
         args.append("--create-home" if item.create_home else "--no-create-home")
+        if item.create_home:
+            # A private home (0700): useradd's mode is HOME_MODE or else 0777 & ~UMASK from
+            # /etc/login.defs, which is 0755 on Debian 12. UMASK, not HOME_MODE: shadow-utils
+            # before 4.8 (CentOS 7) refuses a key it does not know.
+            args += ["--key", "UMASK=0077"]
         if item.groups:
             args += ["--groups", ",".join(item.groups)]
         if snapshot_of(host, "groups", item.name):

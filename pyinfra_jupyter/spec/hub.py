@@ -160,6 +160,16 @@ class NativeAuth(Authenticator):
                                         "minimum_password_length": self.minimum_password_length}}
 
 
+# How LocalAuthenticator (OAuth, LDAP) makes an account at a user's first login (JupyterHub
+# appends the name), instead of its default (Debian's `adduser`, which gives 0755 homes
+# before Debian 12 and is `useradd` under another name, refusing `--gecos`, on RHEL):
+# useradd everywhere, a user group, and a home only its owner can read (UMASK 077 makes it
+# 0700 unless login.defs sets HOME_MODE, the admin's choice; every shadow-utils knows UMASK,
+# HOME_MODE is 4.8+, not CentOS 7's).
+ADD_USER_CMD = ("useradd", "--create-home", "--user-group", "--shell", "/bin/bash",
+                "--key", "UMASK=0077")
+
+
 class _OAuth(Authenticator):
     client_id: Token
     client_secret: SecretStr
@@ -182,8 +192,13 @@ class _OAuth(Authenticator):
             "OAuthenticator": {"client_id": self.client_id,
                                "client_secret": SecretRef("oauth_client_secret"),
                                "oauth_callback_url": self.callback_url},
-            # The local spawner runs each server as a Unix user: make one at first login.
-            "LocalAuthenticator": {"create_system_users": True},
+            # The local spawner runs each server as a Unix user: make one at first login,
+            # with a private home. JupyterHub's default is Debian's `adduser`, whose home
+            # mode is /etc/adduser.conf's (0755 on Debian 11 and on hosts upgraded from it)
+            # and whose flags RHEL's adduser (useradd) refuses. A umask, not HOME_MODE:
+            # every shadow-utils release knows UMASK (HOME_MODE is 4.8+, not CentOS 7's).
+            "LocalAuthenticator": {"create_system_users": True,
+                                   "add_user_cmd": list(ADD_USER_CMD)},
         }
 
 
@@ -201,8 +216,12 @@ class GitHubAuth(_OAuth):
         return bool(self.allowed_organizations)
 
     def traits(self) -> Traits:
-        return {**super().traits(), "GitHubOAuthenticator": {
-            "allowed_organizations": list(self.allowed_organizations)}}
+        github: dict[str, Any] = {"allowed_organizations": list(self.allowed_organizations)}
+        if self.allowed_organizations:
+            # GitHub answers "is a member" for private memberships (its default) only to a
+            # token with read:org; without it those members would be refused.
+            github["scope"] = ["read:org"]
+        return {**super().traits(), "GitHubOAuthenticator": github}
 
 
 class GoogleAuth(_OAuth):
@@ -258,13 +277,6 @@ class LocalLDAPAuthenticator(LDAPAuthenticator, LocalAuthenticator):
     def check_allowed_groups(self, username, authentication=None):
         return False  # LDAP group DNs, checked by LDAPAuthenticator.check_allowed
 '''
-
-# How LocalAuthenticator makes an account at first login, instead of its default (Debian's
-# `adduser`, which gives 0755 homes before Debian 12 and is `useradd` under another name,
-# refusing `--gecos`, on RHEL): useradd everywhere, a user group, and a home only its owner
-# can read (UMASK 077 makes it 0700 unless login.defs sets HOME_MODE, the admin's choice).
-ADD_USER_CMD = ["useradd", "--create-home", "--user-group", "--shell", "/bin/bash",
-                "--key", "UMASK=0077"]
 
 
 class LdapAuth(Authenticator):
