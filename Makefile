@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv tools test test-reliability test-distros test-arm64 test-lifecycle test-security test-fleet test-load lint demo clean-lab readme-reference
+.PHONY: venv tools test test-reliability test-distros test-arm64 test-lifecycle test-security test-fleet test-load test-logins lint demo clean-lab readme-reference
 
 venv: $(VENV)/.installed
 
@@ -72,6 +72,11 @@ test-fleet: venv tools
 # server (tests/lab/test_load.py; figures in bench/results/load.json). Slow: out of `make test`.
 test-load: venv tools
 	$(BIN)/python -m pytest tests/lab/test_load.py -s $(PYTEST_ARGS)
+
+# Every login method against a real counterpart in the lab: LDAP (slapd over LDAPS), OpenID
+# Connect (a provider in the lab, Chromium through the redirects). Also in `make test`.
+test-logins: venv tools
+	$(BIN)/python -m pytest tests/lab/test_login_*.py $(PYTEST_ARGS)
 
 demo: venv
 	$(BIN)/python -m pyinfra_jupyter.demo

@@ -26,6 +26,9 @@ TOOLS = {
     "pebble-challtestsrv": "pebble",
     "chromium": "chromium",
     "chromedriver": "chromium-driver",
+    # The LDAP login test's directory server (tests/lab/test_login_ldap.py).
+    "slapd": "slapd",
+    "slapadd": "slapd",
     "systemd-analyze": "systemd",
     "openssl": "openssl",
     "curl": "curl",
