@@ -5,7 +5,9 @@ Chain, for a request from inside a host to ``http://127.0.0.1:3128``::
     host netns: socat TCP-LISTEN 127.0.0.1:3128 -> UNIX-CONNECT LAB/proxy.sock
     machine:    socat UNIX-LISTEN LAB/proxy.sock -> TCP 127.0.0.1:<lab proxy port>
     machine:    tinyproxy on 127.0.0.1:<lab proxy port> (one per lab)
-                  *.debian.org -> apt-cacher-ng on 127.0.0.1:3142 (shared by all labs)
+                  *.debian.org -> acng_front on 127.0.0.1:3141 -> apt-cacher-ng on
+                                  127.0.0.1:3142 (both shared by all labs; the front lets
+                                  one refresh of a Release file run at a time)
                   everything else (PyPI, npm over CONNECT) -> direct
 
 Unix sockets ignore network namespaces, which is what lets the proxy cross into
@@ -21,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sys
 from pathlib import Path
 
 from . import proc
@@ -28,6 +31,8 @@ from .util import STATE_ROOT, LabError, cache_dir, pid_alive, wait_for
 
 ACNG_PORT = 3142
 ACNG_UNIT = "acng"
+FRONT_PORT = 3141
+FRONT_UNIT = "acng-front"
 # The shared cache service lives in its own pseudo-lab cgroup; a leading
 # underscore cannot clash with a lab name.
 SHARED_LAB = "_shared"
@@ -64,7 +69,7 @@ def tinyproxy_conf(port: int, log: Path, pidfile: Path, upstream_acng: bool) -> 
     ]
     if upstream_acng:
         # Only plain-HTTP Debian mirrors go through the apt cache.
-        lines.append(f'Upstream http 127.0.0.1:{ACNG_PORT} ".debian.org"')
+        lines.append(f'Upstream http 127.0.0.1:{FRONT_PORT} ".debian.org"')
     return "\n".join(lines) + "\n"
 
 
@@ -99,10 +104,29 @@ def _acng_pidfile() -> Path:
 
 
 def ensure_acng() -> bool:
-    """Start the shared apt-cacher-ng unless running; False when it cannot run.
+    """Start the shared apt-cacher-ng and its front (acng_front.py) unless running; False
+    when they cannot run (the labs' proxies then go to the mirrors directly).
 
     Callers hold the allocation lock, which serialises this with stop_acng_if_unused.
     """
+    if not _ensure_cache():
+        return False
+    if _listening(FRONT_PORT):
+        return True
+    proc.kill_cgroup(SHARED_LAB, FRONT_UNIT)
+    argv = [sys.executable, "-m", "pyinfra_jupyter.lab.acng_front", str(FRONT_PORT),
+            str(ACNG_PORT)]
+    proc.spawn(SHARED_LAB, FRONT_UNIT, argv, cache_dir() / "apt-cacher-ng" / "log" / "front.log",
+               env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    try:
+        wait_for(lambda: _listening(FRONT_PORT), 15, "apt-cacher-ng's front")
+    except LabError:
+        proc.kill_cgroup(SHARED_LAB, FRONT_UNIT)
+        return False
+    return True
+
+
+def _ensure_cache() -> bool:
     pidfile = _acng_pidfile()
     try:
         pid = int(pidfile.read_text())

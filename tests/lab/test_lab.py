@@ -179,13 +179,24 @@ def test_down_leaves_nothing_behind():
     assert not lab.status()["up"]
 
 
-def test_ten_hosts_boot_on_one_machine():
+def test_ten_hosts_boot_and_update_their_package_lists_at_once():
     """A fleet-sized lab: ten hosts boot (the lab raises the inotify limits that stopped the
-    8th), each reports its memory."""
+    8th), each reports its memory, and their `apt-get update`s at the same moment all succeed
+    with no retry: apt-cacher-ng's front (acng_front.py) lets one refresh of a Release file
+    run at a time, where concurrent refreshes collided and stalled or got a 503. Twice: with
+    the lists the hosts hold, and with none."""
     lab = Lab("pf" + secrets.token_hex(3))
     try:
         hosts = lab.up(10)["hosts"]
         assert len(hosts) == 10 and all(h["running"] for h in hosts)
         assert all(h["memory_mb"] and h["memory_mb"] < 200 for h in hosts), hosts
+        for forget in ("", "; rm -rf /var/lib/apt/lists/*"):
+            procs = [subprocess.Popen(
+                ["nsenter", "-t", str(h["pid"]), "-a", "sh", "-c",
+                 ". /etc/environment; timeout 200 apt-get -q -o APT::Update::Error-Mode=any "
+                 "-o Acquire::Retries=0 update >/dev/null 2>&1; echo $?" + forget],
+                stdout=subprocess.PIPE, text=True) for h in hosts]
+            codes = [p.communicate(timeout=260)[0].strip() for p in procs]
+            assert codes == ["0"] * 10, codes
     finally:
         lab.down()
