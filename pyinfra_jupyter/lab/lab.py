@@ -427,44 +427,75 @@ class Lab:
         for argv in relays:
             proc.spawn(self.name, unit, argv, hdir / "relay.log")
 
-        nspawn = [
-            "systemd-nspawn", "--quiet", "-D", str(root), "-M", name,
-            "--boot", "--register=no", "--keep-unit",
-            f"--network-namespace-path={net.ns_path(ns)}",
-            "--capability=CAP_NET_ADMIN",
-            "--resolv-conf=off", "--timezone=off", "--link-journal=no",
-            "--console=read-only",
-            f"--bind={cache_dir() / 'pip'}:{base.PIP_CACHE}",
-            f"--bind={cache_dir() / 'npm'}:{base.NPM_CACHE}",
-        ]
-        spawned = time.monotonic()
-        nspawn_pid = proc.spawn(self.name, name, nspawn, hdir / "console.log")
-        init_pid = wait_for(lambda: _container_init(self.name, name, nspawn_pid), 30,
-                            f"host {name}'s systemd to start")
         host = {
             "index": i,
             "name": name,
             "address": address,
             "ssh_port": port,
             "netns": ns,
-            "pid": init_pid,
-            "nspawn_pid": nspawn_pid,
             "root": str(root),
             "distro": distro,
             **({"arch": arch} if arch else {}),
         }
-        self._wait_booted(host, hdir, BOOT_TIMEOUT * (5 if arch else 1))
-        # Firewalls inside the host need a writable /proc/sys/net (nspawn mounts
-        # /proc/sys read-only); only the host's own mount namespace is touched.
-        run(["nsenter", "-t", str(init_pid), "-m", "--", "/bin/sh", "-c",
-             "mount --bind /proc/sys/net /proc/sys/net && "
-             "mount -o remount,bind,rw /proc/sys/net"])
+        spawned = time.monotonic()
+        self._boot(host, hdir)
         # Figures for bench/bench_lab.py: preparing the host vs booting it.
         host["create_seconds"] = round(spawned - started, 2)
         host["boot_seconds"] = round(time.monotonic() - spawned, 2)
         self.log(f"host {name} running after {time.monotonic() - started:.1f}s; "
                  f"ssh on 127.0.0.1:{port}")
         return host
+
+    def _boot(self, host: dict, hdir: Path) -> None:
+        """Start systemd-nspawn on the host's root in its network namespace, wait until its
+        systemd is up, and record the PIDs in `host`."""
+        name, arch = host["name"], host.get("arch")
+        nspawn = [
+            "systemd-nspawn", "--quiet", "-D", host["root"], "-M", name,
+            "--boot", "--register=no", "--keep-unit",
+            f"--network-namespace-path={net.ns_path(host['netns'])}",
+            "--capability=CAP_NET_ADMIN",
+            "--resolv-conf=off", "--timezone=off", "--link-journal=no",
+            "--console=read-only",
+            f"--bind={cache_dir() / 'pip'}:{base.PIP_CACHE}",
+            f"--bind={cache_dir() / 'npm'}:{base.NPM_CACHE}",
+        ]
+        nspawn_pid = proc.spawn(self.name, name, nspawn, hdir / "console.log")
+        host["nspawn_pid"] = nspawn_pid
+        host["pid"] = wait_for(lambda: _container_init(self.name, name, nspawn_pid), 30,
+                               f"host {name}'s systemd to start")
+        self._wait_booted(host, hdir, BOOT_TIMEOUT * (5 if arch else 1))
+        # Firewalls inside the host need a writable /proc/sys/net (nspawn mounts
+        # /proc/sys read-only); only the host's own mount namespace is touched.
+        run(["nsenter", "-t", str(host["pid"]), "-m", "--", "/bin/sh", "-c",
+             "mount --bind /proc/sys/net /proc/sys/net && "
+             "mount -o remount,bind,rw /proc/sys/net"])
+
+    def reboot(self, name_or_index, timeout: float = 120.0) -> dict:
+        """Reboot a host as a machine reboots: its systemd shuts everything down, what a
+        reboot loses goes (the firewall rules held in its network namespace, which outlives
+        the container), and the same root boots again. Returns the host's new entry."""
+        with self._lock():
+            state = self.load() or {"hosts": []}
+            h = next((x for x in state["hosts"] if name_or_index in (x["name"], x["index"])),
+                     None)
+            if h is None:
+                raise LabError(f"lab {self.name} has no host {name_or_index!r}")
+            hdir = Path(h["root"]).parent
+            # `poweroff` inside ends systemd-nspawn once the host has shut down (a `reboot`
+            # would only ask nspawn's caller to start it again, which is us).
+            run(["nsenter", "-t", str(h["pid"]), "-a", "--", "systemctl", "poweroff"],
+                check=False)
+            wait_for(lambda: not pid_alive(h["nspawn_pid"]), timeout,
+                     f"host {h['name']} to shut down")
+            proc.kill_cgroup(self.name, h["name"])  # anything left of the old boot
+            net.flush_firewall(h["netns"])
+            started = time.monotonic()
+            self._boot(h, hdir)
+            h["boot_seconds"] = round(time.monotonic() - started, 2)
+            self._save(state)
+            self.log(f"host {h['name']} rebooted in {h['boot_seconds']}s")
+            return h
 
     def _customise_root(self, root: Path, name: str, address: str) -> None:
         (root / "etc/hostname").write_text(name + "\n")

@@ -134,6 +134,12 @@ def attach(lab: str, k: int, ns: str, port_name: str, address: str) -> None:
     ip("-n", ns, "route", "add", "default", "via", lab_address(k))
 
 
+def flush_firewall(ns: str) -> None:
+    """Drop every firewall rule held in namespace *ns* (what a host's reboot loses: its
+    network namespace outlives the container). iptables-nft's rules are nftables tables."""
+    run(["ip", "netns", "exec", ns, "nft", "flush", "ruleset"])
+
+
 def delete_ns(name: str) -> None:
     if ns_exists(name):
         run(["ip", "netns", "del", name], check=False)
