@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -45,8 +46,27 @@ class Store:
         except (OSError, ValueError):
             return {}
 
+    def pair_digest(self) -> str | None:
+        """sha256 of the live certificate then key, as the deploy's facts read them
+        (`cat fullchain.pem privkey.pem | sha256sum`): a pair changed by hand shows."""
+        digest = hashlib.sha256()
+        try:
+            for path in (self.fullchain, self.privkey):
+                with open(path, "rb") as f:
+                    digest.update(f.read())
+        except OSError:
+            return None
+        return digest.hexdigest()
+
     def save_state(self, state: dict) -> None:
+        state = {**state, "pair_sha256": self.pair_digest()}
         atomic_write(self.state_path, (json.dumps(state, indent=2, sort_keys=True) + "\n").encode())
+
+    def note_pair(self) -> None:
+        """Record the live pair's digest if the state does not have it yet (or not this one)."""
+        state = self.state()
+        if state and state.get("pair_sha256") != self.pair_digest():
+            self.save_state(state)
 
     def load_pair(self, cert_file: str | None = None, key_file: str | None = None):
         """(leaf, chain, key) or None when missing/unreadable/mismatched."""

@@ -292,6 +292,7 @@ def ensure(cfg: Config) -> Result:
             copies = store.sync_consumers(cfg.consumers, cfg.cert_file, cfg.key_file)
         else:
             copies = store.sync_consumers(cfg.consumers)
+        store.note_pair()
     if copies:
         return Result(True, result.line + f"; copies updated: {', '.join(copies)}")
     return result

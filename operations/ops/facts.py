@@ -147,7 +147,10 @@ class HostFacts(FactBase):
         state = f"{paths.TLS_DIR}/state.json"
         parts.append(f"echo \"tls_state=$(tr -d '\\n' 2>/dev/null < {state})\"")
         parts.append(f"echo \"ddns_state=$(tr -d '\\n' 2>/dev/null < {paths.DDNS_STATE})\"")
-        parts.append(f"[ -s {paths.TLS_CERT} ] && [ -s {paths.TLS_KEY} ] && echo tls_pair=1")
+        # The pair's digest, compared with the one the agent recorded: a certificate or key
+        # replaced by hand (an expired one, another host's) makes the deploy run the agent.
+        parts.append(f"[ -s {paths.TLS_CERT} ] && [ -s {paths.TLS_KEY} ] && echo tls_pair=$(cat "
+                     f"{paths.TLS_CERT} {paths.TLS_KEY} | sha256sum | cut -c1-64)")
         return "; ".join(parts) + "; true"
 
     def process(self, output: list[str]) -> dict:
@@ -185,6 +188,7 @@ class HostFacts(FactBase):
         info["version"] = (major, int(minor_text) if minor_text.isdigit() else 0)
         info["systemd"] = info.get("systemd_version") if info.get("booted") else 0
         info["memory_mb"] = int(info.get("memory_kb") or 0) // 1024
+        info["tls_pair_sha256"] = info.get("tls_pair") or ""
         info["tls_pair"] = bool(info.get("tls_pair"))
         return info
 

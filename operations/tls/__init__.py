@@ -75,9 +75,12 @@ def cert_inputs(config: dict) -> dict:
 
 
 def ensure_needed(state: dict | None, has_pair: bool, names: list[str], copies_missing: bool,
-                  now: datetime | None = None) -> bool:
-    """True when the agent must run: no certificate, other names, a missing copy, or due."""
+                  now: datetime | None = None, pair_sha256: str = "") -> bool:
+    """True when the agent must run: no certificate, other names, a missing copy, a pair
+    that is not the one the agent last saw, or due."""
     if not state or not has_pair or copies_missing:
+        return True
+    if pair_sha256 and state.get("pair_sha256") != pair_sha256:
         return True
     if names and sorted(state.get("names") or []) != sorted(names):
         return True
@@ -152,7 +155,8 @@ def items(site: Site) -> list[Item]:
 
     copies = {p.split("/")[-2] for p in site.glob(COPIES)}
     due = ensure_needed(site.facts.get("tls_state"), site.facts.get("tls_pair", False), names,
-                        copies_missing=not set(consumers(spec)) <= copies)
+                        copies_missing=not set(consumers(spec)) <= copies,
+                        pair_sha256=site.facts.get("tls_pair_sha256", ""))
     out.append(Step(
         command,
         f"Ensure the {tls.type} certificate for {', '.join(names) or 'the provided names'}",

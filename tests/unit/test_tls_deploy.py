@@ -125,6 +125,16 @@ def test_ensure_runs_only_when_needed(state, pair, copies_missing, needed):
     assert ensure_needed(state, pair, ["a"], copies_missing, now=NOW) is needed
 
 
+def test_a_pair_other_than_the_recorded_one_makes_the_agent_run():
+    state = {"names": ["a"], "renew_after": (NOW + timedelta(days=9)).isoformat(),
+             "pair_sha256": "1" * 64}
+    assert ensure_needed(state, True, ["a"], False, now=NOW, pair_sha256="1" * 64) is False
+    assert ensure_needed(state, True, ["a"], False, now=NOW, pair_sha256="2" * 64) is True
+    # A state from an agent that did not record it yet: the agent runs once and records it.
+    del state["pair_sha256"]
+    assert ensure_needed(state, True, ["a"], False, now=NOW, pair_sha256="2" * 64) is True
+
+
 @pytest.mark.parametrize("release", ["centos7", "ubuntu1604", "debian12"])
 def test_unit_templates_render(release):
     site = make_site({}, spec=spec(tls={"type": "acme", "email": "a@b.org",

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.pebble_support import make_ca, post_json  # noqa: E402
@@ -562,6 +563,50 @@ def test_self_signed_sans_and_regeneration(tmp_path):
     r = run_agent(write_json(cfg, conf), "ensure")
     assert r.returncode == 0 and "names changed" in r.stdout
     assert sans(load_leaf(tmp_path / "tls")) == {"hub.example.org"}
+
+
+def test_the_state_records_the_live_pairs_digest_and_an_expired_one_is_replaced(tmp_path):
+    """The deploy compares `cat fullchain.pem privkey.pem | sha256sum` with the state's
+    pair_sha256: the agent records it, also for a state written before it did."""
+    import hashlib
+
+    tls = tmp_path / "tls"
+    cfg = write_json(tmp_path / "agent.json", {"type": "self-signed", "cert_dir": str(tls),
+                                               "names": ["hub.example.org"]})
+
+    def digest() -> str:
+        return hashlib.sha256((tls / "fullchain.pem").read_bytes()
+                              + (tls / "privkey.pem").read_bytes()).hexdigest()
+
+    assert run_agent(cfg, "ensure").returncode == 0
+    state = json.loads((tls / "state.json").read_text())
+    assert state["pair_sha256"] == digest()
+    # A state from before: the next ensure (unchanged) adds the digest.
+    del state["pair_sha256"]
+    (tls / "state.json").write_text(json.dumps(state))
+    assert run_agent(cfg, "ensure").stdout.startswith("unchanged:")
+    assert json.loads((tls / "state.json").read_text())["pair_sha256"] == digest()
+    # An expired certificate (with its key) put in place by hand: replaced, recorded.
+    old = digest()
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hub.example.org")])
+    now = dt.datetime.now(dt.timezone.utc)
+    expired = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - dt.timedelta(days=30))
+               .not_valid_after(now - dt.timedelta(days=1))
+               .add_extension(x509.SubjectAlternativeName([x509.DNSName("hub.example.org")]),
+                              critical=False)
+               .sign(key, hashes.SHA256()))
+    (tls / "fullchain.pem").write_bytes(expired.public_bytes(serialization.Encoding.PEM))
+    (tls / "privkey.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    assert json.loads((tls / "state.json").read_text())["pair_sha256"] != digest()
+    r = run_agent(cfg, "ensure")
+    assert r.returncode == 0 and "(expired)" in r.stdout, r.stdout + r.stderr
+    assert load_leaf(tls).not_valid_after_utc > now
+    assert json.loads((tls / "state.json").read_text())["pair_sha256"] == digest() != old
 
 
 def test_each_consumer_gets_its_own_copy_and_nothing_else(tmp_path):
