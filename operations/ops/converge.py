@@ -116,7 +116,11 @@ def file(item: File):
     elif host.state.config.DIFF and not host.state.is_executing:
         _show_diff(item, exists=regular)
     staged = q(staged_path(item.path))
-    yield f"umask 077 && rm -f -- {staged} && (set -C && : > {staged})"
+    # The staged file is made (exclusively: never through a symlink) at its full size first,
+    # so a full file system fails here with a message naming the file, not in the upload.
+    size = len(item.data)
+    yield (f"umask 077 && rm -f -- {staged} && (set -C && head -c {size} /dev/zero > {staged}) "
+           f"|| {{ rm -f -- {staged}; echo {q(f'no room for {item.path} ({size} bytes) on its file system')} >&2; exit 1; }}")
     yield from upload(item.data, staged_path(item.path))
     yield f"chown {q(item.user)}:{q(item.group)} {staged} && chmod {item.mode} {staged}"
     if item.check:

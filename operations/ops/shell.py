@@ -14,11 +14,27 @@ q = shlex.quote
 WITH_NETWORK = f"if [ -r {paths.NETWORK_ENV} ]; then set -a; . {paths.NETWORK_ENV}; set +a; fi; "
 
 
+# After a failed step that went through a proxy: whether the proxy takes connections at all
+# (bash's /dev/tcp, so no curl is needed), named without any user:password part of its URL.
+PROXY_CHECK = (
+    '_pj_p=${https_proxy:-$http_proxy}; _pj_k=https_proxy; [ -n "${https_proxy:-}" ] || '
+    '_pj_k=http_proxy; if [ -n "$_pj_p" ]; then '
+    "_pj_a=$(printf %s \"$_pj_p\" | sed -e 's|^[A-Za-z]*://||' -e 's|^.*@||' -e 's|/.*$||'); "
+    "_pj_s=$(printf %s \"$_pj_p\" | sed -n 's|^\\([A-Za-z]*\\)://.*|\\1|p'); "
+    "_pj_h=$(printf %s \"$_pj_a\" | sed -e 's|:[0-9]*$||' -e 's|^\\[||' -e 's|\\]$||'); "
+    "_pj_o=$(printf %s \"$_pj_a\" | sed -n 's|^.*:\\([0-9][0-9]*\\)$|\\1|p'); "
+    'if ! timeout 5 bash -c "exec 3<>/dev/tcp/$_pj_h/${_pj_o:-80}" 2>/dev/null; then '
+    'echo "UNREACHABLE: the package proxy ${_pj_s:-http}://$_pj_a (network.$_pj_k) does not '
+    'take connections" >&2; fi; fi'
+)
+
+
 def bounded(command: str, seconds: int, what: str) -> str:
     """`command` killed after `seconds`; a timeout says STALLED and what it waited on (the
-    fleet summary shows that line)."""
+    fleet summary shows that line); any other failure says whether the proxy answers."""
     return (f"timeout -k 10 {int(seconds)} {command}; rc=$?; "
-            f"if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then echo {q(f'STALLED: {what}: no answer within {seconds} s')} >&2; fi; "
+            f"if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then echo {q(f'STALLED: {what}: no answer within {seconds} s')} >&2; "
+            f"elif [ $rc -ne 0 ]; then {PROXY_CHECK}; fi; "
             "[ $rc -eq 0 ]")
 
 

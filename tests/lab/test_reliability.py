@@ -44,6 +44,7 @@ class Scenario:
     damage: str  # shell, run as root on the host
     check: str  # shell that prints "ok" when the host is back
     quick: bool = False  # part of the default `make test`
+    mode: str = "hub"  # the site it damages: "hub" or "notebook"
 
 
 def _same_file(path: str) -> str:
@@ -113,24 +114,174 @@ SCENARIOS = [
              _same_file("/etc/pyinfra-jupyter/verify.json")),
 ]
 
+NB_NAME = "alice"
+NB_CONFIG = f"/etc/jupyter/instances/{NB_NAME}/jupyter_server_config.py"
+NB_UNIT = f"jupyter-notebook@{NB_NAME}"
+NB_TEMPLATE = "/etc/systemd/system/jupyter-notebook@.service"
+NB_VENV = f"/opt/jupyter/{NB_NAME}"
+NB_PORT = 8100
+NB_FILE = f"/home/{NB_NAME}/notebooks/keep.ipynb"
+NB_KEY = f"/etc/pyinfra-jupyter/tls/for/{NB_NAME}/privkey.pem"
+CERT = "/etc/pyinfra-jupyter/tls/fullchain.pem"
+# The pin the venv drift scenario moves away from (and the deploy moves back to).
+SIX = "1.17.0"
+
+
+def _expired_certificate() -> tuple[str, str]:
+    """A self-signed certificate that expired yesterday and its key (PEM), made here."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expired.invalid")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=30))
+            .not_valid_after(now - datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode())
+
+
+NOTEBOOK_SCENARIOS = [
+    Scenario("an instance's config edited",
+             f"echo 'c.ServerApp.shutdown_no_activity_timeout = 1' >> {NB_CONFIG}",
+             _same_file(NB_CONFIG), quick=True, mode="notebook"),
+    Scenario("an instance's config (it holds the password hash) made world-readable",
+             f"chmod 644 {NB_CONFIG}",
+             f"test \"$(stat -c '%U %a' {NB_CONFIG})\" = '{NB_NAME} 400' && echo ok",
+             mode="notebook"),
+    Scenario("a stray instance added by hand",
+             "mkdir -p /etc/systemd/system/jupyter-notebook@stray.service.d && "
+             "printf '[Service]\\nUser=nobody\\n' > "
+             "/etc/systemd/system/jupyter-notebook@stray.service.d/x.conf && "
+             "systemctl daemon-reload",
+             "test ! -e /etc/systemd/system/jupyter-notebook@stray.service.d && echo ok",
+             mode="notebook"),
+    Scenario("the instances' unit template deleted",
+             f"rm {NB_TEMPLATE} && systemctl daemon-reload", _same_file(NB_TEMPLATE),
+             mode="notebook"),
+    Scenario("an instance stopped", f"systemctl stop {NB_UNIT}",
+             f"systemctl is-active -q {NB_UNIT} && echo ok", mode="notebook"),
+    Scenario("an instance masked (and stopped)", f"systemctl mask --now {NB_UNIT}",
+             f"test \"$(systemctl is-enabled {NB_UNIT})\" = enabled && "
+             f"systemctl is-active -q {NB_UNIT} && echo ok", mode="notebook"),
+    Scenario("an instance's venv deleted", f"rm -rf {NB_VENV}",
+             f"{NB_VENV}/bin/python -c 'import jupyterlab, six' && "
+             f"systemctl is-active -q {NB_UNIT} && echo ok", mode="notebook"),
+    Scenario("a venv package downgraded",
+             f"set -a && . /etc/pyinfra-jupyter/network.env && set +a && "
+             f"{NB_VENV}/bin/pip install -q --disable-pip-version-check 'six==1.16.0'",
+             f"test \"$({NB_VENV}/bin/python -c 'import six; print(six.__version__)')\" "
+             f"= {SIX} && echo ok", mode="notebook"),
+    # (nftables.service only loads the rules at boot: the deploy loads our table itself and
+    # never starts the service, whose start and stop flush every table of the host.)
+    Scenario("the whole firewall ruleset flushed", "nft flush ruleset",
+             "nft list table inet pyinfra_jupyter >/dev/null && echo ok", mode="notebook"),
+    Scenario("the certificate replaced by an expired one",
+             f"cp /root/pj-expired/fullchain.pem {CERT} && "
+             "cp /root/pj-expired/privkey.pem /etc/pyinfra-jupyter/tls/privkey.pem",
+             f"openssl x509 -checkend 86400 -noout -in {CERT} >/dev/null && "
+             f"echo | openssl s_client -connect 127.0.0.1:{NB_PORT} 2>/dev/null "
+             "| openssl x509 -checkend 86400 -noout >/dev/null && echo ok",
+             quick=True, mode="notebook"),
+    Scenario("the instance's key copy re-owned to root", f"chown root:root {NB_KEY}",
+             f"test \"$(stat -c '%U %a' {NB_KEY})\" = '{NB_NAME} 400' && echo ok",
+             mode="notebook"),
+]
+SCENARIOS += NOTEBOOK_SCENARIOS
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    expected: str
+    quick: bool = False  # part of the default `make test`
+
+
 FAULTS = [
-    ("the hub killed with SIGKILL", "systemd restarts it; no deploy needed"),
-    ("two deploys at once on the same host", "the second waits for the host's deploy lock, "
-     "then finds nothing to do"),
+    Fault("the hub killed with SIGKILL", "systemd restarts it; no deploy needed", quick=True),
+    Fault("two deploys at once on the same host", "the second waits for the host's deploy "
+          "lock, then finds nothing to do", quick=True),
+    Fault("the host rebooted", "everything comes back enabled and serving (the firewall's "
+          "rules too), nothing lost; the next run changes nothing", quick=True),
+    Fault("the SSH connection killed in the middle of a run", "the run fails; the hub keeps "
+          "serving; the next run gets the host's lock at once and converges", quick=True),
+    Fault("the disk holding the hub's config full", "the run fails naming the file and "
+          "`No space left on device`; the live config untouched, the hub serving; once "
+          "there is space the next run converges"),
+    Fault("the package proxy unreachable", "the run fails naming the proxy; the running "
+          "service untouched; once the proxy is back the next run converges"),
 ]
 
 
-def selected(scenarios: list[Scenario]) -> list[Scenario]:
-    return scenarios if os.environ.get("PJ_RELIABILITY") == "all" else [
-        s for s in scenarios if s.quick]
+def selected(items: list) -> list:
+    return items if os.environ.get("PJ_RELIABILITY") == "all" else [
+        s for s in items if s.quick]
 
 
-class Hub:
-    """One converged hub host and what must survive every scenario."""
+def fault(name: str):
+    """Runs the fault test of that name in `make test` only if FAULTS marks it quick."""
+    entry = next(f for f in FAULTS if f.name == name)
+    return pytest.mark.skipif(entry not in selected(FAULTS),
+                              reason="in `make test-reliability` (PJ_RELIABILITY=all)")
+
+
+class Site:
+    """One converged lab host and what must survive every scenario."""
+
+    services: tuple[str, ...] = ()
+    url = ""  # HTTPS, asked from outside the host
 
     def __init__(self, lab, tmp_path):
         self.lab, self.tmp = lab, tmp_path
         self.host = lab.new_host()
+        self.inventory = tmp_path / "inventory.py"
+        self.spec: dict = {}
+
+    def write_inventory(self, spec: dict | None = None, path=None):
+        data = {**copy.deepcopy(spec or self.spec), "network": self.lab.network()}
+        return self.lab.write_inventory(path or self.inventory, [self.host], data)
+
+    def deploy(self, spec: dict | None = None, check: bool = True) -> str:
+        self.write_inventory(spec)
+        return run_deploy(self.inventory, check=check).stdout
+
+    def sh(self, command: str, check: bool = False) -> str:
+        return (self.host.run(command, check=check).stdout or "").strip()
+
+    def keepsakes(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def healthy(self) -> list[str]:
+        problems = [u for u in self.services if self.sh(f"systemctl is-active {u}") != "active"]
+        if self.sh("nft list table inet pyinfra_jupyter >/dev/null && echo ok") != "ok":
+            problems.append("our firewall table is missing")
+        # A readiness poll (a restarted server takes a few seconds), not a timing assertion.
+        url = self.url.format(address=self.host.address)
+        for _ in range(30):
+            answer = self.lab.probe(
+                f"curl -sk -o /dev/null -w '%{{http_code}}' {url}").stdout.strip()
+            if answer == "200":
+                break
+            time.sleep(1)
+        if answer != "200":
+            problems.append(f"HTTPS from outside answered {answer!r}")
+        return problems
+
+
+class Hub(Site):
+    services = SERVICES
+    url = "https://{address}/hub/login"
+
+    def __init__(self, lab, tmp_path):
+        super().__init__(lab, tmp_path)
         self.password_file = tmp_path / "admin.password"
         self.spec = {
             "mode": "hub", "tls": {"type": "self-signed"},
@@ -138,21 +289,12 @@ class Hub:
                                     "password_file": str(self.password_file)}]},
             "hub": {"auth": {"type": "pam"}},
         }
-        self.inventory = tmp_path / "inventory.py"
-
-    def deploy(self, spec: dict | None = None) -> str:
-        data = {**copy.deepcopy(spec or self.spec), "network": self.lab.network()}
-        self.lab.write_inventory(self.inventory, [self.host], data)
-        return run_deploy(self.inventory).stdout
-
-    def sh(self, command: str, check: bool = False) -> str:
-        return (self.host.run(command, check=check).stdout or "").strip()
 
     def keepsakes(self) -> dict[str, str]:
         """What no scenario may lose or regenerate."""
         return {
-            "home": self.sh("cd /home/admin && find . -type f -exec sha256sum {} + | sort; "
-                            "stat -c '%U %a' . notebooks"),
+            "home": _lines(self.sh("cd /home/admin && find . -type f -exec sha256sum {} + "
+                                   "| sort; stat -c '%U %a' . notebooks")),
             "notebook": self.sh(f"sha256sum {NB}"),
             "db file": self.sh(f"stat -c %i {DB}"),
             "db users": self.sh(
@@ -162,19 +304,54 @@ class Hub:
             "cookie secret": self.sh(f"sha256sum {COOKIE}"),
         }
 
-    def healthy(self) -> list[str]:
-        problems = [u for u in SERVICES if self.sh(f"systemctl is-active {u}") != "active"]
-        # A readiness poll (a restarted hub takes a few seconds), not a timing assertion.
-        for _ in range(30):
-            answer = self.lab.probe(
-                f"curl -sk -o /dev/null -w '%{{http_code}}' https://{self.host.address}/hub/login"
-            ).stdout.strip()
-            if answer == "200":
-                break
-            time.sleep(1)
-        if answer != "200":
-            problems.append(f"HTTPS from outside answered {answer!r}")
-        return problems
+
+class Notebook(Site):
+    services = (NB_UNIT,)
+    url = f"https://{{address}}:{NB_PORT}/login"
+
+    def __init__(self, lab, tmp_path):
+        super().__init__(lab, tmp_path)
+        self.spec = {
+            "mode": "notebook", "tls": {"type": "self-signed", "http_port": None},
+            "notebook": {"instances": [
+                {"name": NB_NAME, "user": NB_NAME, "port": NB_PORT, "ip": "*",
+                 "password": "alice-Pw-reliable", "packages": [f"six=={SIX}"]}]},
+        }
+
+    def keepsakes(self) -> dict[str, str]:
+        return {
+            "home": _lines(self.sh(f"cd /home/{NB_NAME} && find . -type f -exec sha256sum "
+                                   "{} + | sort; stat -c '%U %a' . notebooks")),
+            "notebook": self.sh(f"sha256sum {NB_FILE}"),
+            # The password's hash is kept while it still verifies: never re-hashed.
+            "password hash": self.sh(f"grep hashed_password {NB_CONFIG}"),
+        }
+
+
+def _lines(text: str) -> frozenset[str]:
+    """A home as the set of its files' digests (and modes): what a server adds on its own
+    (~/.jupyter/migrated at a first start) is no loss; a file changed or gone is."""
+    return frozenset(text.splitlines())
+
+
+def lost(before: dict, after: dict) -> dict:
+    """What of `before` is not in `after`: a home's files gone or changed, any other value
+    different."""
+    out = {}
+    for key, value in before.items():
+        if isinstance(value, frozenset):
+            if value - after[key]:
+                out[key] = sorted(value - after[key])
+        elif after[key] != value:
+            out[key] = (value, after[key])
+    return out
+
+
+def _baseline(site: Site) -> None:
+    site.sh("mkdir -p /root/pj-baseline && cp -a --parents /etc/systemd/system "
+            "/etc/pyinfra-jupyter /root/pj-baseline/ && if [ -d /etc/jupyterhub ]; then "
+            "cp -a --parents /etc/jupyterhub /root/pj-baseline/; fi && if [ -d /etc/jupyter ]; "
+            "then cp -a --parents /etc/jupyter /root/pj-baseline/; fi", check=True)
 
 
 @pytest.fixture(scope="module")
@@ -185,22 +362,38 @@ def hub(lab, tmp_path_factory):
            "chown -R admin:admin /home/admin/notebooks", check=True)
     # The hub has made its database: put a user in it the way a login would.
     hub.sh("until [ -s " + DB + " ]; do sleep 0.5; done")
-    hub.sh("mkdir -p /root/pj-baseline && cp -a --parents /etc/jupyterhub /etc/systemd/system "
-           "/etc/pyinfra-jupyter /root/pj-baseline/", check=True)
+    _baseline(hub)
     return hub
 
 
-@pytest.mark.parametrize("scenario", selected(SCENARIOS), ids=lambda s: s.name.replace(" ", "-"))
-def test_drift_is_repaired_and_nothing_is_lost(hub, scenario):
-    before = hub.keepsakes()
-    hub.sh(scenario.damage, check=True)
-    assert hub.sh(scenario.check) != "ok", f"{scenario.name}: the damage did not take"
-    output = hub.deploy()
+@pytest.fixture(scope="module")
+def notebook(lab, tmp_path_factory):
+    site = Notebook(lab, tmp_path_factory.mktemp("reliability-notebook"))
+    site.deploy()
+    site.sh(f"printf '{{\"cells\": []}}\\n' > {NB_FILE} && "
+            f"chown {NB_NAME}:{NB_NAME} {NB_FILE}", check=True)
+    _baseline(site)
+    cert, key = _expired_certificate()
+    site.sh(f"mkdir -p -m 700 /root/pj-expired && printf %s '{cert}' > "
+            f"/root/pj-expired/fullchain.pem && printf %s '{key}' > /root/pj-expired/privkey.pem",
+            check=True)
+    assert site.healthy() == []
+    return site
+
+
+@pytest.mark.parametrize("scenario", selected(SCENARIOS),
+                         ids=lambda s: s.name.replace(" ", "-"))
+def test_drift_is_repaired_and_nothing_is_lost(request, scenario):
+    site = request.getfixturevalue(scenario.mode)
+    before = site.keepsakes()
+    site.sh(scenario.damage, check=True)
+    assert site.sh(scenario.check) != "ok", f"{scenario.name}: the damage did not take"
+    output = site.deploy()
     assert changed_operations(output), f"{scenario.name}: the deploy saw nothing to repair"
-    assert hub.sh(scenario.check) == "ok", f"{scenario.name}: not repaired"
-    assert hub.healthy() == [], f"{scenario.name}: not serving after the repair"
-    assert hub.keepsakes() == before, f"{scenario.name}: something was lost or regenerated"
-    assert_no_changes(hub.deploy())
+    assert site.sh(scenario.check) == "ok", f"{scenario.name}: not repaired"
+    assert site.healthy() == [], f"{scenario.name}: not serving after the repair"
+    assert lost(before, site.keepsakes()) == {}, f"{scenario.name}: lost or regenerated"
+    assert_no_changes(site.deploy())
 
 
 def test_fault_hub_killed_with_sigkill_comes_back(hub):
@@ -244,3 +437,121 @@ def test_fault_two_deploys_at_once_never_interleave(hub):
     assert "--timeout=5400" in hub.sh(f"cat {HUB_CONFIG}")
     hub.spec = spec
     assert hub.healthy() == []
+
+
+@fault("the host rebooted")
+def test_fault_host_rebooted_comes_back_enabled_and_serving(hub):
+    before = hub.keepsakes()
+    hub.sh("touch /run/pj-before-reboot", check=True)  # /run is a tmpfs: a boot empties it
+    hub.lab.lab.reboot(hub.host.name)
+    assert hub.sh("test -e /run/pj-before-reboot || echo rebooted") == "rebooted"
+    assert hub.healthy() == []
+    assert lost(before, hub.keepsakes()) == {}
+    assert_no_changes(hub.deploy())
+
+
+def _deploy_in_background(inventory) -> subprocess.Popen:
+    from deploy_helpers import PYINFRA, REPO
+
+    return subprocess.Popen([str(PYINFRA), "-y", str(inventory), "deploy.py"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def _lock_is_free(site: Site, seconds: int = 20) -> bool:
+    """The host's deploy lock can be taken (a readiness poll, bounded)."""
+    return site.sh(f"timeout {seconds} flock /run/pyinfra-jupyter.lock true && echo free") == (
+        "free")
+
+
+@fault("the SSH connection killed in the middle of a run")
+def test_fault_ssh_killed_in_the_middle_of_a_run(hub):
+    before = hub.keepsakes()
+    spec = copy.deepcopy(hub.spec)
+    spec["hub"]["idle_culler"] = {"timeout": 4800}
+    hub.write_inventory(spec, hub.tmp / "killed.py")
+    run = _deploy_in_background(hub.tmp / "killed.py")
+    seen, started = [], 0
+    for line in run.stdout:  # the operations phase: cut the connection at its second step
+        seen.append(line)
+        if "Starting operation" in line:
+            started += 1
+            if started == 2:
+                hub.sh("pkill -KILL -f '^sshd: root@'")
+                break
+    rest, _ = run.communicate(timeout=600)
+    output = "".join(seen) + rest
+    assert started == 2, output[-3000:]
+    assert run.returncode != 0, "the run survived its connection being killed:\n" + output[-3000:]
+    assert hub.healthy() == []
+    # The killed run's lock goes with its connection, not after the lease.
+    assert _lock_is_free(hub)
+    assert any("jupyterhub_config.py" in op for op in changed_operations(hub.deploy(spec)))
+    hub.spec = spec
+    assert hub.healthy() == []
+    assert lost(before, hub.keepsakes()) == {}
+    assert_no_changes(hub.deploy())
+
+
+@fault("the disk holding the hub's config full")
+def test_fault_disk_full_leaves_the_live_config(hub):
+    before = hub.keepsakes()
+    live = hub.sh(f"sha256sum {HUB_CONFIG}")
+    pid = hub.sh("systemctl show -p MainPID --value jupyterhub")
+    # /etc/jupyterhub moved onto a file system of its own, then filled up.
+    hub.sh("d=$(mktemp -d) && cp -a /etc/jupyterhub/. $d/ && "
+           "mount -t tmpfs -o size=512k pj-full /etc/jupyterhub && cp -a $d/. /etc/jupyterhub/ && "
+           "rm -rf $d && { dd if=/dev/zero of=/etc/jupyterhub/.filler bs=4k 2>/dev/null; true; }",
+           check=True)
+    try:
+        spec = copy.deepcopy(hub.spec)
+        spec["hub"]["idle_culler"] = {"timeout": 4200}
+        output = hub.deploy(spec, check=False)
+        assert "No space left on device" in output and HUB_CONFIG in output, output[-3000:]
+        assert hub.sh(f"sha256sum {HUB_CONFIG}") == live, "the live config was touched"
+        assert hub.sh("ls -A /etc/jupyterhub | grep pyinfra-new || echo none") == "none"
+        assert hub.sh("systemctl show -p MainPID --value jupyterhub") == pid
+        assert hub.healthy() == []
+
+        hub.sh("rm /etc/jupyterhub/.filler", check=True)
+        assert any("jupyterhub_config.py" in op for op in changed_operations(hub.deploy(spec)))
+        hub.spec = spec
+        assert_no_changes(hub.deploy())
+    finally:
+        # Back onto the host's own file system, with what the last run wrote.
+        hub.sh("d=$(mktemp -d) && rm -f /etc/jupyterhub/.filler && cp -a /etc/jupyterhub/. $d/ "
+               "&& umount /etc/jupyterhub && cp -a $d/. /etc/jupyterhub/ && rm -rf $d",
+               check=True)
+    assert hub.healthy() == []
+    assert lost(before, hub.keepsakes()) == {}
+    assert_no_changes(hub.deploy())
+
+
+# Connections from the host to its package proxy (the lab's, on 127.0.0.1:3128) refused.
+_BLOCK_PROXY = ("nft add table inet pj_fault && nft add chain inet pj_fault out "
+                "'{ type filter hook output priority 0; }' && "
+                "nft add rule inet pj_fault out ip daddr 127.0.0.1 tcp dport 3128 "
+                "reject with tcp reset")
+
+
+@fault("the package proxy unreachable")
+def test_fault_package_proxy_unreachable(hub):
+    before = hub.keepsakes()
+    pid = hub.sh("systemctl show -p MainPID --value jupyterhub")
+    spec = copy.deepcopy(hub.spec)
+    spec["python"] = {**spec.get("python", {}), "packages": ["six==1.16.0"]}
+    hub.sh(_BLOCK_PROXY, check=True)
+    try:
+        output = hub.deploy(spec, check=False)
+        assert "package proxy http://127.0.0.1:3128" in output, output[-3000:]
+        assert hub.sh("systemctl show -p MainPID --value jupyterhub") == pid
+        assert hub.healthy() == []
+    finally:
+        hub.sh("nft delete table inet pj_fault")
+    hub.deploy(spec)
+    hub.spec = spec
+    assert hub.sh("/opt/jupyterhub/bin/python -c 'import six; print(six.__version__)'") == (
+        "1.16.0")
+    assert hub.healthy() == []
+    assert lost(before, hub.keepsakes()) == {}
+    assert_no_changes(hub.deploy())

@@ -32,27 +32,35 @@ def render(module) -> str:
         "Generated from `tests/lab/test_reliability.py` (do not edit by hand: "
         "`PJ_UPDATE_GOLDEN=1 pytest tests/unit/test_reliability_doc.py`).",
         "",
-        "Every drift scenario damages a converged lab hub host by hand, re-runs the deploy "
-        "(which must report a change), checks the host is back (the scenario's check, every "
-        "service active, HTTPS answering from outside) and that a third run changes nothing. "
-        "Around each one the user's home and notebook, the hub database (its file and its "
-        "users) and the cookie secret must be unchanged: never lost, never regenerated.",
+        "Every drift scenario damages a converged lab host (a hub site, or a notebook site "
+        "with one instance) by hand, re-runs the deploy (which must report a change), checks "
+        "the host is back (the scenario's check, every service active, our firewall table "
+        "loaded, HTTPS answering from outside) and that a third run changes nothing. Around "
+        "each one what a deploy must never lose is compared: on the hub, the user's home and "
+        "notebook, the hub database (its file and its users) and the cookie secret; on the "
+        "notebook site, the user's home and notebook and the password's hash (never "
+        "re-hashed).",
         "",
         "`make test` runs the scenarios marked *quick*; `make test-reliability` runs all.",
         "",
         "## Drift",
         "",
-        "| scenario | damage (as root on the host) | back when | in `make test` |",
-        "|---|---|---|---|",
+        "| site | scenario | damage (as root on the host) | back when | in `make test` |",
+        "|---|---|---|---|---|",
     ]
     def cell(text: str) -> str:
         return "`" + text.replace("|", "\\|") + "`"
 
     for s in module.SCENARIOS:
-        lines.append(f"| {s.name} | {cell(s.damage)} | {cell(s.check)} | "
+        damage = s.damage if len(s.damage) < 400 else s.damage[:120] + " …"
+        lines.append(f"| {s.mode} | {s.name} | {cell(damage)} | {cell(s.check)} | "
                      f"{'quick' if s.quick else '—'} |")
-    lines += ["", "## Faults", "", "| fault | expected |", "|---|---|"]
-    lines += [f"| {name} | {expected} |" for name, expected in module.FAULTS]
+    lines += ["", "## Faults", "",
+              "Each on the converged hub host, each ending with the hub serving and a later "
+              "run changing nothing, with nothing lost.", "",
+              "| fault | expected | in `make test` |", "|---|---|---|"]
+    lines += [f"| {f.name} | {f.expected} | {'quick' if f.quick else '—'} |"
+              for f in module.FAULTS]
     lines += ["", "Faults proven elsewhere: a config failing its check never replaces the live "
               "one (`tests/lab/test_staged.py`); a failed ACME issuance keeps the old "
               "certificate (`tests/lab/test_tls.py`); rules that cut SSH roll back, also "
@@ -67,6 +75,8 @@ def render(module) -> str:
 def test_the_reliability_doc_is_the_catalogue():
     module = _catalogue()
     assert len(module.SCENARIOS) >= 20
+    assert {s.mode for s in module.SCENARIOS} == {"hub", "notebook"}
+    assert len(module.FAULTS) >= 6
     assert any(s.quick for s in module.SCENARIOS)
     text = render(module)
     if os.environ.get("PJ_UPDATE_GOLDEN"):
