@@ -4,6 +4,7 @@ PJ_UPDATE_GOLDEN=1 rewrites it after the catalogue changed."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 from pathlib import Path
@@ -68,8 +69,40 @@ def render(module) -> str:
               "`tests/lab/test_firewall_guard.py`); a package mirror that accepts and never "
               "answers fails only its host, named with the stalled step, within 300 s, and "
               "a `--limit` re-run converges it once the mirror is back "
-              "(`tests/lab/test_fleet.py`, `make test-fleet`).", ""]
+              "(`tests/lab/test_fleet.py`, `make test-fleet`)."]
+    lines += _load_section() + [""]
     return "\n".join(lines)
+
+
+def _load_section() -> list[str]:
+    """The last `make test-load` figures (bench/results/load.json, written by
+    tests/lab/test_load.py)."""
+    r = json.loads((REPO / "bench" / "results" / "load.json").read_text())
+    statuses = ", ".join(f"{k}: {v}" for k, v in sorted(r["http_statuses"].items()))
+    return [
+        "", "## Load", "",
+        f"`make test-load` (tests/lab/test_load.py), last run {r['date'][:10]} on "
+        f"{r['machine']['cpus']} cores: {r['users']} users log in ({r['workers']} at a time) "
+        "from the probe namespace, start their server and run `1+1` in a kernel; then the "
+        "idle culler (timeout 60 s) stops every server. Any failed login, wrong result or "
+        "5xx fails the test.", "",
+        "| figure | value |", "|---|---|",
+        f"| all {r['users']} users done | {r['wall_s']:.0f} s |",
+        f"| login p50 / p95 / max | {r['login_s']['p50']} / {r['login_s']['p95']} / "
+        f"{r['login_s']['max']} s |",
+        f"| server start p50 / p95 | {r['spawn_s']['p50']:.0f} / {r['spawn_s']['p95']:.0f} s |",
+        f"| first kernel result p50 / p95 | {r['first_result_s']['p50']:.0f} / "
+        f"{r['first_result_s']['p95']:.0f} s |",
+        f"| HTTP statuses | {statuses} (no 5xx) |",
+        f"| host memory idle → peak ({r['memory_peak']['servers']} servers) → after the "
+        f"culler | {r['memory_idle']['host_mb']} → {r['memory_peak']['host_mb']} → "
+        f"{r['memory_after_cull']['host_mb']} MB (≈ {r['mb_per_server']} MB per user's "
+        "server and kernel) |",
+        f"| the hub's own RSS, idle → under load | {r['memory_idle']['hub_rss_mb']} → "
+        f"{r['memory_peak']['hub_rss_mb']} MB |",
+        f"| every server culled, after the last user left | "
+        f"{r['all_culled_after_load_s']:.0f} s |",
+    ]
 
 
 def test_the_reliability_doc_is_the_catalogue():
