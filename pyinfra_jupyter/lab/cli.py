@@ -1,4 +1,4 @@
-"""`pyinfra-jupyter lab up [N] | down | status [--json]` with `--lab NAME`.
+"""`pyinfra-jupyter lab up [N] | down | status [--json] | reboot HOST` with `--lab NAME`.
 
 Errors the lab can explain (LabError) print as one sentence and exit 1.
 """
@@ -36,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
                     "binfmt_misc); slow")
     sub.add_parser("down", parents=[common],
                    help="remove the lab: hosts, namespaces, processes, state")
+    rb = sub.add_parser("reboot", parents=[common],
+                        help="reboot a host as a machine reboots (what runs, and the firewall "
+                        "rules, start again from its boot config)")
+    rb.add_argument("host", metavar="HOST", help="the host's name (as `status` lists it)")
     st = sub.add_parser("status", parents=[common], help="show the lab's hosts")
     st.add_argument("--json", action="store_true", help="machine-readable output")
     return p
@@ -78,6 +82,9 @@ def main(argv: list[str]) -> int:
         elif args.command == "down":
             lab.down()
             print(f"lab {lab.name} is down")
+        elif args.command == "reboot":
+            host = lab.reboot(args.host)
+            print(f"host {host['name']} rebooted in {host['boot_seconds']} s")
         else:
             status = lab.status()
             print(json.dumps(status, indent=2) if args.json else _table(status))
