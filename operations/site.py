@@ -25,7 +25,7 @@ from pyinfra_jupyter.spec import SiteSpec, SpecError, build_spec
 
 from . import paths
 from .items import File, Item
-from .ops import fleet
+from .ops import callstack, fleet
 from .ops.apply import apply, prefetch
 from .ops.facts import host_facts
 from .ops.shell import Installs
@@ -167,6 +167,7 @@ def load_site(host, components, lock: bool = True) -> Site:
 
 
 def deploy_site(host, components) -> None:
+    callstack.install()
     fleet.install(host.state)
     site = load_site(host, components)
     wanted = [c for c in components if c.wanted(site.spec)]

@@ -51,6 +51,7 @@ from .items import (
     User,
     Venv,
 )
+from .ops import callstack
 from .ops.apply import apply, prefetch
 from .ops.facts import snapshot_of
 from .ops.shell import SWAP_FILE
@@ -193,6 +194,7 @@ def final_backup(spec, keep_backup: bool):
 
 
 def uninstall_site(host_, components) -> None:
+    callstack.install()
     site = load_site(host_, components)
     plan = removal_plan(site, components)
     backup = Step(final_backup, f"Back up the site into {BACKUPS} (only this backup is kept)"
