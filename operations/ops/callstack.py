@@ -15,6 +15,10 @@ and the same line numbers (`getframeinfo(frame, context=0)`: inspect's own rule 
 current instruction's line). The output is the same list, so operation order, hashes and
 names are unchanged. It is only installed over the pyinfra function it was written against
 (checked by its source); any other pyinfra version keeps its own.
+
+The same goes for the list of pyinfra's global arguments (`_sudo`, `_timeout`, ...) with their
+types, which pyinfra rebuilds with `typing.get_type_hints` for every operation on every host
+(~0.5 ms each): `global_arguments` returns a fresh copy of the list made once.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import inspect
 import sys
 
 import pyinfra
+from pyinfra.api import arguments as _arguments
 from pyinfra.api import util as _util
 
 # The module (pyinfra.api's `operation` is the decorator of the same name).
@@ -36,6 +41,12 @@ REPLACES = "f4807f61585570e091fd453c7552d9e2b49329555f07f395a8e8f1d2a398a0b2"
 
 _ORIGINAL = _util.get_operation_order_from_stack
 _names: dict[str, str] = {}
+
+# sha256 of the source of pyinfra.api.arguments.all_global_arguments that `global_arguments`
+# reproduces, and that function.
+REPLACES_ARGUMENTS = "f7afbc472d78c5d2f0bb282994175647651e888543da001968d903cc4a26a5a1"
+_ORIGINAL_ARGUMENTS = _arguments.all_global_arguments
+_global_arguments: list[tuple[str, type]] = []
 
 
 def _filename(frame) -> str:
@@ -84,14 +95,30 @@ def _source_hash(func) -> str:
         return ""
 
 
-def install() -> bool:
-    """Use `operation_order` for this run when pyinfra's function is the one it reproduces;
-    returns whether it is in use."""
-    if _operation.get_operation_order_from_stack is operation_order:
+def global_arguments() -> list[tuple[str, type]]:
+    """What pyinfra's all_global_arguments returns: the global arguments' names and types
+    (the annotations of a class pyinfra defines once), as a new list each call."""
+    if not _global_arguments:
+        _global_arguments.extend(_ORIGINAL_ARGUMENTS())
+    return list(_global_arguments)
+
+
+def _replace(module, name: str, original, replacement, source_hash: str) -> bool:
+    if getattr(module, name) is replacement:
         return True
-    if _operation.get_operation_order_from_stack is not _ORIGINAL:
+    if getattr(module, name) is not original:
         return False  # someone else replaced it: leave theirs
-    if _source_hash(_ORIGINAL) != REPLACES:
+    if _source_hash(original) != source_hash:
         return False
-    _operation.get_operation_order_from_stack = operation_order
+    setattr(module, name, replacement)
     return True
+
+
+def install() -> bool:
+    """Use `operation_order` and `global_arguments` for this run where pyinfra's functions
+    are the ones they reproduce; returns whether both are in use."""
+    order = _replace(_operation, "get_operation_order_from_stack", _ORIGINAL, operation_order,
+                     REPLACES)
+    arguments = _replace(_arguments, "all_global_arguments", _ORIGINAL_ARGUMENTS,
+                         global_arguments, REPLACES_ARGUMENTS)
+    return order and arguments

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pyinfra
 import pytest
-from pyinfra.api import util
+from pyinfra.api import arguments, util
 
 from operations.ops import callstack
 
@@ -51,14 +51,23 @@ def test_same_order_as_pyinfra(cli_mode, deploy_filename):
         assert fast[:4] == [3, 8, 5, 4]
 
 
-def test_installed_over_the_pyinfra_function_it_reproduces(monkeypatch):
+def test_same_global_arguments_as_pyinfra():
+    assert callstack.global_arguments() == callstack._ORIGINAL_ARGUMENTS()
+    first = callstack.global_arguments()
+    first.clear()  # a caller's list is its own
+    assert callstack.global_arguments() == callstack._ORIGINAL_ARGUMENTS()
+
+
+def test_installed_over_the_pyinfra_functions_it_reproduces(monkeypatch):
     module = importlib.import_module("pyinfra.api.operation")
     monkeypatch.setattr(module, "get_operation_order_from_stack",
                         util.get_operation_order_from_stack)
-    # A pyinfra upgrade that changes the function fails here: compare the new source with
-    # operation_order, then update REPLACES.
+    monkeypatch.setattr(arguments, "all_global_arguments", callstack._ORIGINAL_ARGUMENTS)
+    # A pyinfra upgrade that changes either function fails here: compare the new source with
+    # operation_order or global_arguments, then update REPLACES or REPLACES_ARGUMENTS.
     assert callstack.install()
     assert module.get_operation_order_from_stack is callstack.operation_order
+    assert arguments.all_global_arguments is callstack.global_arguments
     assert callstack.install()  # once per host: idempotent
 
 
@@ -69,6 +78,7 @@ def test_not_installed_over_another_function(monkeypatch):
         return []
 
     monkeypatch.setattr(module, "get_operation_order_from_stack", theirs)
+    monkeypatch.setattr(arguments, "all_global_arguments", callstack._ORIGINAL_ARGUMENTS)
     assert not callstack.install()
     assert module.get_operation_order_from_stack is theirs
     monkeypatch.setattr(module, "get_operation_order_from_stack",
