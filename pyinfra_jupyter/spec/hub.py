@@ -135,6 +135,85 @@ class PamAuth(Authenticator):
         return gaps
 
 
+# NativeAuthenticator keeps its users in the hub's database and knows nothing of Unix
+# accounts, and the local and systemd spawners run each user's server as one: without
+# LocalAuthenticator an approved user logs in and their server cannot start (no such user).
+# The class below adds it, as LDAP's does, so an approved user's first login makes the
+# account (private home); a sign-up can never become a system account of the host (root,
+# www-data...): a name whose existing account has a UID below 1000 is blocked at login.
+# And NativeAuthenticator 1.3.0 (its latest release) times each POST /hub/login with the
+# handler's `statsd`, which JupyterHub 6 removed: every login answered HTTP 500
+# (AttributeError), and the error page itself failed (its `_render` refuses JupyterHub 6's
+# `sync`). Its login handler is swapped for one with a no-op timer and a `_render` that
+# takes `sync`, only while JupyterHub has no statsd.
+LOCAL_NATIVE_CLASS = '''\
+import pwd
+
+from jupyterhub.auth import LocalAuthenticator
+from jupyterhub.handlers import BaseHandler
+from nativeauthenticator import NativeAuthenticator
+from nativeauthenticator import handlers as native_handlers
+from tornado.escape import url_escape
+from tornado.httputil import url_concat
+
+
+class _NoTimer:
+    def timer(self, *args, **kwargs):
+        return self
+
+    def start(self):
+        return self
+
+    def stop(self, *args, **kwargs):
+        pass
+
+
+class NativeLoginHandler(native_handlers.LoginHandler):
+    """NativeAuthenticator's login page on a JupyterHub without statsd (6+)."""
+
+    statsd = _NoTimer()
+
+    def _render(self, login_error=None, username=None, sync=False, **ignored):
+        return self.render_template(
+            "native-login.html",
+            sync=sync,
+            next=url_escape(self.get_argument("next", default="")),
+            username=username,
+            login_error=login_error,
+            custom_html=self.authenticator.custom_html,
+            login_url=self.settings["login_url"],
+            enable_signup=self.authenticator.enable_signup,
+            two_factor_auth=self.authenticator.allow_2fa,
+            authenticator_login_url=url_concat(
+                self.authenticator.login_url(self.hub.base_url),
+                {"next": self.get_argument("next", "")},
+            ),
+        )
+
+
+class LocalNativeAuthenticator(NativeAuthenticator, LocalAuthenticator):
+    """Sign-ups an admin approves; a Unix account (private home) made at first login."""
+
+    def get_handlers(self, app):
+        handlers = super().get_handlers(app)
+        if hasattr(BaseHandler, "statsd"):
+            return handlers
+        return [(route, NativeLoginHandler if handler is native_handlers.LoginHandler
+                 else handler) for route, handler in handlers]
+
+    def check_blocked_users(self, username, authentication=None):
+        # Blocked, not "not allowed": the hub skips check_allowed under allow_all (approval
+        # is native's allow rule), never this.
+        try:
+            if pwd.getpwnam(username).pw_uid < 1000:
+                self.log.warning("Refused %s: a system account of this host", username)
+                return False
+        except KeyError:
+            pass  # no account yet: made at this first login
+        return super().check_blocked_users(username, authentication)
+'''
+
+
 class NativeAuth(Authenticator):
     """NativeAuthenticator: users sign up on the hub, admins approve them."""
 
@@ -142,7 +221,9 @@ class NativeAuth(Authenticator):
     open_signup: bool = False
     minimum_password_length: int = Field(10, ge=8)
 
-    authenticator_class: ClassVar[str] = "nativeauthenticator.NativeAuthenticator"
+    authenticator_class: ClassVar[str] = "LocalNativeAuthenticator"
+    config_code: ClassVar[str | None] = LOCAL_NATIVE_CLASS
+    pod_authenticator_class: ClassVar[str | None] = "nativeauthenticator.NativeAuthenticator"
     requirements: ClassVar[tuple[str, ...]] = ("jupyterhub-nativeauthenticator",)
     constructible: ClassVar[bool] = False
     pod_database_holds: ClassVar[tuple[str, ...]] = (
@@ -157,10 +238,12 @@ class NativeAuth(Authenticator):
 
     def traits(self) -> Traits:
         return {"NativeAuthenticator": {"open_signup": self.open_signup,
-                                        "minimum_password_length": self.minimum_password_length}}
+                                        "minimum_password_length": self.minimum_password_length},
+                "LocalAuthenticator": {"create_system_users": True,
+                                       "add_user_cmd": list(ADD_USER_CMD)}}
 
 
-# How LocalAuthenticator (OAuth, LDAP) makes an account at a user's first login (JupyterHub
+# How LocalAuthenticator (OAuth, LDAP, native) makes an account at a user's first login (JupyterHub
 # appends the name), instead of its default (Debian's `adduser`, which gives 0755 homes
 # before Debian 12 and is `useradd` under another name, refusing `--gecos`, on RHEL):
 # useradd everywhere, a user group, and a home only its owner can read (UMASK 077 makes it

@@ -247,7 +247,7 @@ class FakeAuth(Authenticator):
 def test_the_hub_may_write_etc_only_for_an_authenticator_that_makes_system_users(name):
     spec = spec_for(AUTHS[name])
     makes = spec.hub.auth.creates_system_users()
-    assert makes is (name in ("github", "google", "generic-oauth", "ldap"))
+    assert makes is (name in ("github", "google", "generic-oauth", "ldap", "native"))
     unit = hub_ops.render_unit(spec, PLATFORM)
     assert f"ProtectSystem={'yes' if makes else 'full'}\n" in unit
 
