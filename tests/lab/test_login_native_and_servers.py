@@ -10,9 +10,8 @@ One host, changed step by step (each step deployed twice: the second run changes
 2. `hub.spawner = systemd` with `mem_limit` 512M and `cpu_limit` 0.5, plus
    `python.packages` numpy and `python.os_packages` libopenblas0: dora's and emil's servers
    run as transient units jupyter-NAME-singleuser whose MemoryMax / CPUQuotaPerSecUSec carry
-   the limits, and the cgroup files (memory.max, cpu.max) too where the host's systemd has
-   those controllers (not in this lab: see
-   test_the_kernel_enforces_the_limits_where_cgroups_are_delegated); a file dora writes in /tmp is not
+   the limits (that the kernel enforces them cannot be shown here: the lab's hosts see the
+   machine's cgroup v1 controllers read-only; docs/hub.md); a file dora writes in /tmp is not
    in emil's /tmp; emil cannot open dora's home; a kernel imports numpy, names the BLAS it
    links and multiplies matrices, and finds the OS's OpenBLAS.
 
