@@ -31,6 +31,16 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "lab: needs real lab hosts (root, systemd-nspawn); slow")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Deselect (not skip) the slow fault tests unless PJ_RELIABILITY=all."""
+    if os.environ.get("PJ_RELIABILITY") == "all":
+        return
+    slow = [item for item in items if item.get_closest_marker("reliability_all")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item not in slow]
+
+
 @dataclass
 class LabHost:
     """One running lab host, as the tests see it."""
