@@ -100,8 +100,17 @@ class AliasedHost:
         return False
 
     def stop_firewalld(self) -> None:
+        # Then a rule that only uses connection tracking, as any firewall that was ever up
+        # leaves: with no ruleset at all the namespace tracks no connection, and when
+        # firewalld starts, the first packet it sees of the deploy's SSH connection counts
+        # as `ct state new` if it comes from the controller; rules that leave sshd's port
+        # out (this file's bad rules) then drop the deploy's own connection, and the run
+        # hangs on it until the rollback (CI saw both). Tracked from its SYN on, the
+        # connection stays established, as on a host whose firewall was up before.
         self.sh("systemctl stop firewalld; systemctl disable --quiet firewalld; "
-                "nft flush ruleset 2>/dev/null; true")
+                "nft flush ruleset 2>/dev/null; nft add table inet pj_lab_ct && "
+                "nft add chain inet pj_lab_ct c '{ type filter hook prerouting priority -200; }' "
+                "&& nft add rule inet pj_lab_ct c ct state new counter; true")
 
 
 @pytest.fixture(scope="module")
