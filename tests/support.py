@@ -56,8 +56,10 @@ def with_hub_prefix(spec, prefix: str):
     return spec.model_copy(update={"hub": spec.hub.model_copy(update={"prefix": prefix})})
 
 
-def self_signed_pem(name: str = "test.example.org") -> tuple[str, str]:
-    """(certificate PEM, private key PEM) of a throwaway self-signed certificate."""
+def self_signed_pem(name: str = "test.example.org", expired: bool = False) -> tuple[str, str]:
+    """(certificate PEM, private key PEM) of a throwaway self-signed certificate for `name`
+    (its subject and its one DNS name), valid for 30 days from now, or (`expired`) until
+    yesterday."""
     import datetime
 
     from cryptography import x509
@@ -70,7 +72,9 @@ def self_signed_pem(name: str = "test.example.org") -> tuple[str, str]:
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+            .not_valid_before(now - datetime.timedelta(days=31 if expired else 0))
+            .not_valid_after(now + datetime.timedelta(days=-1 if expired else 30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
             .sign(key, hashes.SHA256()))
     return (cert.public_bytes(serialization.Encoding.PEM).decode(),
             key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import pytest
 from deploy_helpers import assert_no_changes, changed_operations, run_deploy
 
+from tests.support import self_signed_pem
+
 pytestmark = pytest.mark.lab
 
 NB = "/home/admin/notebooks/keep.ipynb"
@@ -125,28 +127,6 @@ NB_KEY = f"/etc/pyinfra-jupyter/tls/for/{NB_NAME}/privkey.pem"
 CERT = "/etc/pyinfra-jupyter/tls/fullchain.pem"
 # The pin the venv drift scenario moves away from (and the deploy moves back to).
 SIX = "1.17.0"
-
-
-def _expired_certificate() -> tuple[str, str]:
-    """A self-signed certificate that expired yesterday and its key (PEM), made here."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expired.invalid")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=30))
-            .not_valid_after(now - datetime.timedelta(days=1))
-            .sign(key, hashes.SHA256()))
-    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()).decode())
 
 
 NOTEBOOK_SCENARIOS = [
@@ -373,7 +353,7 @@ def notebook(lab, tmp_path_factory):
     site.sh(f"printf '{{\"cells\": []}}\\n' > {NB_FILE} && "
             f"chown {NB_NAME}:{NB_NAME} {NB_FILE}", check=True)
     _baseline(site)
-    cert, key = _expired_certificate()
+    cert, key = self_signed_pem("expired.invalid", expired=True)
     site.sh(f"mkdir -p -m 700 /root/pj-expired && printf %s '{cert}' > "
             f"/root/pj-expired/fullchain.pem && printf %s '{key}' > /root/pj-expired/privkey.pem",
             check=True)

@@ -26,12 +26,11 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from tests.pebble_support import make_ca, post_json  # noqa: E402
-from tests.support import LocalServer  # noqa: E402
+from tests.support import LocalServer, self_signed_pem  # noqa: E402
 
 
 def _zipapp() -> Path:
@@ -588,20 +587,10 @@ def test_the_state_records_the_live_pairs_digest_and_an_expired_one_is_replaced(
     assert json.loads((tls / "state.json").read_text())["pair_sha256"] == digest()
     # An expired certificate (with its key) put in place by hand: replaced, recorded.
     old = digest()
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hub.example.org")])
     now = dt.datetime.now(dt.timezone.utc)
-    expired = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - dt.timedelta(days=30))
-               .not_valid_after(now - dt.timedelta(days=1))
-               .add_extension(x509.SubjectAlternativeName([x509.DNSName("hub.example.org")]),
-                              critical=False)
-               .sign(key, hashes.SHA256()))
-    (tls / "fullchain.pem").write_bytes(expired.public_bytes(serialization.Encoding.PEM))
-    (tls / "privkey.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    cert, key = self_signed_pem("hub.example.org", expired=True)
+    (tls / "fullchain.pem").write_text(cert)
+    (tls / "privkey.pem").write_text(key)
     assert json.loads((tls / "state.json").read_text())["pair_sha256"] != digest()
     r = run_agent(cfg, "ensure")
     assert r.returncode == 0 and "(expired)" in r.stdout, r.stdout + r.stderr
