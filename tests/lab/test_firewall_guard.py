@@ -18,6 +18,7 @@ guard's unit started by systemd, then firewalld started.
 from __future__ import annotations
 
 import copy
+import shlex
 import socket
 import subprocess
 import time
@@ -107,10 +108,25 @@ class AliasedHost:
         # out (this file's bad rules) then drop the deploy's own connection, and the run
         # hangs on it until the rollback (CI saw both). Tracked from its SYN on, the
         # connection stays established, as on a host whose firewall was up before.
-        self.sh("systemctl stop firewalld; systemctl disable --quiet firewalld; "
-                "nft flush ruleset 2>/dev/null; nft add table inet pj_lab_ct && "
-                "nft add chain inet pj_lab_ct c '{ type filter hook prerouting priority -200; }' "
-                "&& nft add rule inet pj_lab_ct c ct state new counter; true")
+        # (Through firewalld's own python3-nftables: the host has no `nft` command, as
+        # firewalld's install leaves its recommends out; CI saw the hang again while an
+        # `nft` call here failed quietly.)
+        self.sh("systemctl stop firewalld; systemctl disable --quiet firewalld")
+        out = self.sh("python3 -c " + shlex.quote(CT_TABLE) + " 2>&1")
+        assert out == "tracked", f"the connection-tracking table was not set up: {out}"
+
+
+# Each command must succeed; the chain's ct expression makes the kernel track connections.
+CT_TABLE = """\
+import nftables
+n = nftables.Nftables()
+for c in ("flush ruleset", "add table inet pj_lab_ct",
+          "add chain inet pj_lab_ct c { type filter hook prerouting priority -200; }",
+          "add rule inet pj_lab_ct c ct state new counter"):
+    rc, out, err = n.cmd(c)
+    assert rc == 0, (c, err)
+print("tracked")
+"""
 
 
 @pytest.fixture(scope="module")
