@@ -28,6 +28,7 @@ from pyinfra.api.exceptions import DeployError
 
 from pyinfra_jupyter.backup import ROOT, backup_command, database_copy
 from pyinfra_jupyter.spec import SiteSpec
+from pyinfra_jupyter.spec.hub import SYSTEM_ACCOUNTS_GUARD
 
 from .. import paths
 from ..items import Absent, Directory, File, Item, Perms, Service, Step, Venv
@@ -98,6 +99,7 @@ def render_config(spec: SiteSpec, secrets_path: str = SECRETS) -> str:
         database=paths.hub_database(hub.state_dir),
         cookie_secret=paths.hub_cookie_secret(hub.state_dir),
         auth=hub.auth,
+        system_accounts_guard=SYSTEM_ACCOUNTS_GUARD,
         users=spec.users,
         proxy_api_port=spec.proxy.api_port,
         allow_all=spec.users.allow_all or hub.auth.admits_everyone_it_accepts(),

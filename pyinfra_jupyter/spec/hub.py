@@ -39,6 +39,57 @@ class SecretRef:
 Traits = dict[str, dict[str, Any]]  # {"ClassName": {"trait": value}}
 
 
+# Every login ends in a Unix account: the local and systemd spawners run the user's server
+# as the account of that name (an existing one, or one the Local* authenticators make). A
+# name from LDAP, an OAuth provider or a sign-up is whoever's choice, and PAM would let a
+# guessed root password in: a name whose account is one of the system's (root, daemon,
+# www-data, nobody: a UID outside login.defs' UID_MIN..UID_MAX) is blocked, whatever the
+# authenticator. Rendered into the hub's config, which names the class through it.
+SYSTEM_ACCOUNTS_GUARD = '''\
+import pwd
+
+from traitlets.utils.importstring import import_item
+
+
+def _login_defs(key, default):
+    try:
+        with open("/etc/login.defs") as defs:
+            for line in defs:
+                words = line.split()
+                if len(words) >= 2 and words[0] == key and words[1].isdigit():
+                    return int(words[1])
+    except OSError:
+        pass
+    return default
+
+
+# The UIDs of people's accounts on this host; every other account is the system's.
+USER_UIDS = range(_login_defs("UID_MIN", 1000), _login_defs("UID_MAX", 60000) + 1)
+
+
+class RefuseSystemAccounts:
+    """Refuses a login named after a system account of this host."""
+
+    def check_blocked_users(self, username, authentication=None):
+        # Blocked, not "not allowed": the hub skips check_allowed under allow_all, never this.
+        try:
+            uid = pwd.getpwnam(username).pw_uid
+        except KeyError:
+            uid = None  # no account yet: made at this first login
+        if uid is not None and uid not in USER_UIDS:
+            self.log.warning("Refused %s: a system account of this host", username)
+            return False
+        return super().check_blocked_users(username, authentication)
+
+
+def refuse_system_accounts(base):
+    """`base` (a class, or its dotted name) with RefuseSystemAccounts first."""
+    if isinstance(base, str):
+        base = import_item(base)
+    return type(base.__name__, (RefuseSystemAccounts, base), {"__doc__": base.__doc__})
+'''
+
+
 class Authenticator(Model):
     """What every authenticator variant tells the hub component (override what differs)."""
 
@@ -139,16 +190,14 @@ class PamAuth(Authenticator):
 # accounts, and the local and systemd spawners run each user's server as one: without
 # LocalAuthenticator an approved user logs in and their server cannot start (no such user).
 # The class below adds it, as LDAP's does, so an approved user's first login makes the
-# account (private home); a sign-up can never become a system account of the host (root,
-# www-data...): a name whose existing account has a UID below 1000 is blocked at login.
+# account (private home); a sign-up can never become a system account of the host
+# (SYSTEM_ACCOUNTS_GUARD below, as for every login).
 # And NativeAuthenticator 1.3.0 (its latest release) times each POST /hub/login with the
 # handler's `statsd`, which JupyterHub 6 removed: every login answered HTTP 500
 # (AttributeError), and the error page itself failed (its `_render` refuses JupyterHub 6's
 # `sync`). Its login handler is swapped for one with a no-op timer and a `_render` that
 # takes `sync`, only while JupyterHub has no statsd.
 LOCAL_NATIVE_CLASS = '''\
-import pwd
-
 from jupyterhub.auth import LocalAuthenticator
 from jupyterhub.handlers import BaseHandler
 from nativeauthenticator import NativeAuthenticator
@@ -201,16 +250,6 @@ class LocalNativeAuthenticator(NativeAuthenticator, LocalAuthenticator):
         return [(route, NativeLoginHandler if handler is native_handlers.LoginHandler
                  else handler) for route, handler in handlers]
 
-    def check_blocked_users(self, username, authentication=None):
-        # Blocked, not "not allowed": the hub skips check_allowed under allow_all (approval
-        # is native's allow rule), never this.
-        try:
-            if pwd.getpwnam(username).pw_uid < 1000:
-                self.log.warning("Refused %s: a system account of this host", username)
-                return False
-        except KeyError:
-            pass  # no account yet: made at this first login
-        return super().check_blocked_users(username, authentication)
 '''
 
 

@@ -60,8 +60,9 @@ class LdapSite:
         self.lab, self.tmp = lab, tmp
         self.host = lab.new_host()
         self.address = lab.lab_address
-        self.passwords = {u: f"{u}-{secrets.token_urlsafe(12)}" for u in ("alice", "bob", "carol")}
-        self.directory = Directory(self.passwords, {GROUP: ["alice", "carol"]})
+        self.passwords = {u: f"{u}-{secrets.token_urlsafe(12)}" for u in ("alice", "bob", "carol", "daemon")}
+        # daemon: a directory entry named after a system account of the host (UID 1).
+        self.directory = Directory(self.passwords, {GROUP: ["alice", "carol", "daemon"]})
         self.ca = CA("pyinfra-jupyter lab LDAP CA")
         self.outputs: list[str] = []
         self.figures: dict[str, float] = {}
@@ -176,6 +177,19 @@ def test_a_user_outside_the_allowed_group_is_refused(site):
     assert site.sh("getent passwd bob || true") == ""  # no account for someone refused
     log = site.lab.lab.service_log("slapd").read_text()
     assert 'BIND dn="uid=bob,ou=people,dc=lab,dc=test"' in log  # his password was right
+
+
+def test_a_directory_user_named_after_a_system_account_is_refused(site):
+    """daemon's password is right and it is in the allowed group: the spawner would run its
+    server as the host's `daemon`. Refused by the hub's system-account guard."""
+    refused = site.login("daemon", site.passwords["daemon"])
+    assert refused.returncode != 0
+    assert "login as daemon refused: HTTP 403" in refused.stderr, refused.stderr[-2000:]
+    log = site.lab.lab.service_log("slapd").read_text()
+    assert 'BIND dn="uid=daemon,ou=people,dc=lab,dc=test"' in log  # LDAP said yes
+    assert "Refused daemon: a system account of this host" in site.sh(
+        "journalctl --no-pager -u jupyterhub -o cat")
+    assert site.sh("pgrep -u daemon -c || true") == "0"
 
 
 def test_a_server_with_an_untrusted_or_misnamed_certificate_is_refused(site):

@@ -198,7 +198,7 @@ if pytest is not None and __name__ != "__main__":
         site.deploy("native, first run")
         assert_no_changes(site.deploy("native, second run"))
         config = site.sh("cat /etc/jupyterhub/jupyterhub_config.py")
-        assert "c.JupyterHub.authenticator_class = LocalNativeAuthenticator" in config
+        assert "c.JupyterHub.authenticator_class = refuse_system_accounts(LocalNativeAuthenticator)" in config
         assert "c.NativeAuthenticator.open_signup = False" in config
 
     def test_a_sign_up_waits_for_an_admins_approval_then_logs_in_and_runs_code(site):
@@ -236,6 +236,8 @@ if pytest is not None and __name__ != "__main__":
         assert site.client("signup", "daemon")["alert"] == "alert-info"
         site.client("approve", "admin", "daemon")
         assert not site.client("login", "daemon")["ok"]
+        assert "Refused daemon: a system account of this host" in site.sh(
+            "journalctl --no-pager -u jupyterhub -o cat")
         assert site.sh("pgrep -u daemon -c || true") == "0"
 
     def test_systemd_spawner_and_packages_deploy_then_nothing_changes(site):

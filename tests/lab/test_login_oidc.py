@@ -67,6 +67,10 @@ def _browser(base: str, sub: str, screenshot: str) -> dict:
             else:
                 page.wait_for_url("**/user/*/lab**")
                 page.wait_for_selector(".jp-Launcher")
+                # The Lab extensions the page loads (python.packages may bring some).
+                out["extensions"] = page.evaluate(
+                    "() => JSON.parse(document.getElementById('jupyter-config-data')"
+                    ".textContent).federated_extensions.map(e => e.name).sort()")
                 page.click(".jp-LauncherCard[data-category='Notebook']")
                 page.locator(".jp-StatusBar-TextItem", has_text="Idle").first.wait_for()
                 cell = page.locator(".jp-Notebook .jp-Cell .cm-content").first
@@ -77,6 +81,10 @@ def _browser(base: str, sub: str, screenshot: str) -> dict:
                 output = page.locator(".jp-OutputArea-output").first
                 output.wait_for()
                 out["result"] = output.inner_text().strip()
+                try:  # jupyter-resource-usage's memory figure in the status bar
+                    page.locator("#jp-main-statusbar", has_text="Mem:").wait_for(timeout=60_000)
+                finally:
+                    out["status_bar"] = page.locator("#jp-main-statusbar").inner_text()
         except Exception:
             page.screenshot(path=screenshot.replace(".png", "-failed.png"), full_page=True)
             raise
@@ -117,10 +125,16 @@ if pytest is not None:
     ARTIFACTS = CLIENT.parents[1] / "artifacts"
     PORT = 9443
     # The provider's users: an opaque `sub`, and the claim the hub names its user by.
+    # jupyter-resource-usage: a Lab extension with a server part, its memory figure in the
+    # status bar; pinned, as a spec's packages are.
+    EXTENSION = "jupyter-resource-usage==1.3.0"
     ALICE = {"sub": "u-1001", "preferred_username": "alice", "name": "Alice Smith",
              "email": "alice.smith@lab.test"}
     MALLORY = {"sub": "u-1002", "preferred_username": "mallory", "name": "Mallory",
                "email": "mallory@lab.test"}
+    # A provider's user whose name is a system account of the host (UID 1).
+    DAEMON = {"sub": "u-1003", "preferred_username": "daemon", "name": "Daemon",
+              "email": "daemon@lab.test"}
 
     class Site:
         """The provider, the hub host, the hub's spec, and every deploy's output."""
@@ -134,7 +148,7 @@ if pytest is not None:
             self.issuer = f"https://{self.address}:{PORT}"
             self.ca, cert, key = make_ca(tmp, addresses=(self.address,))
             users = tmp / "users.json"
-            users.write_text(json.dumps([ALICE, MALLORY]))
+            users.write_text(json.dumps([ALICE, MALLORY, DAEMON]))
             lab.run_service("oidc", [sys.executable, str(PROVIDER), "--listen",
                                      f"{self.address}:{PORT}", "--cert", str(cert),
                                      "--key", str(key), "--users", str(users)],
@@ -152,7 +166,9 @@ if pytest is not None:
                 "mode": "hub",
                 "tls": {"type": "self-signed"},
                 # An account the deploy makes (a PAM-style login) besides the OAuth users.
-                "users": {"allowed": ["alice"], "admins": ["alice"],
+                # daemon allowed, as a careless spec could have it: only the hub's
+                # system-account guard stands between it and a server run as `daemon`.
+                "users": {"allowed": ["alice", "daemon"], "admins": ["alice"],
                           "accounts": [{"name": "teacher"}]},
                 "hub": {"auth": {
                     "type": "generic-oauth",
@@ -165,9 +181,13 @@ if pytest is not None:
                     "username_claim": "preferred_username",
                     "scope": ["openid", "profile", "email"],
                 }},
+                # A JupyterLab extension from PyPI, as a lecturer adds one: in every user's
+                # Lab page.
+                "python": {"packages": [EXTENSION]},
             }
             self.inventory = tmp / "inventory.py"
             self.outputs: list[str] = []
+            self.runs: dict[str, dict] = {}  # subject -> what its browser login saw
             self.figures: dict[str, float] = {}
 
         @property
@@ -202,7 +222,8 @@ if pytest is not None:
                 env={**os.environ, "NO_PROXY": "*", "no_proxy": "*"})
             self.figures[f"browser login as {sub}"] = time.monotonic() - start
             assert result.returncode == 0, result.stderr[-3000:] + self.logs()
-            return json.loads(result.stdout.strip().splitlines()[-1])
+            self.runs[sub] = json.loads(result.stdout.strip().splitlines()[-1])
+            return self.runs[sub]
 
         def logs(self) -> str:
             """The hub's and the provider's recent log lines, for a failure's message."""
@@ -253,6 +274,13 @@ if pytest is not None:
         assert site.sh("stat -c '%U %a' /home/alice") == "alice 700"
         assert site.sh("pgrep -u alice -c || true") != "0", "alice's server does not run"
 
+    def test_the_specs_lab_extension_shows_in_the_users_lab_page(site):
+        ran = site.runs[ALICE["sub"]]  # her login, above, went through the Lab page
+        assert "@jupyter-server/resource-usage" in ran["extensions"], ran
+        assert "Mem:" in ran["status_bar"], ran
+        assert site.sh("/opt/jupyterhub/bin/pip show jupyter-resource-usage | grep ^Version") \
+            == "Version: " + EXTENSION.split("==")[1]
+
     def test_a_user_the_allow_rule_does_not_name_is_refused(site):
         ran = site.browser(MALLORY["sub"], ARTIFACTS / "oidc-refused.png")
         assert ran["callback"] == 403, f"{ran}{site.logs()}"
@@ -260,6 +288,15 @@ if pytest is not None:
         assert "result" not in ran
         assert "mallory" not in site.hub_users()
         assert site.sh("getent passwd mallory || echo none") == "none"
+
+    def test_a_provider_user_named_after_a_system_account_is_refused(site):
+        ran = site.browser(DAEMON["sub"], ARTIFACTS / "oidc-system-account.png")
+        assert ran["callback"] == 403, f"{ran}{site.logs()}"
+        assert "result" not in ran
+        # (daemon is a hub user all the same: the hub adds the allow list's names at start.)
+        assert "Refused daemon: a system account of this host" in site.sh(
+            "journalctl --no-pager -u jupyterhub -o cat")
+        assert site.sh("pgrep -u daemon -c || true") == "0"
 
     def test_the_client_secret_is_in_no_output_and_no_journal(site):
         assert len(site.client_secret) >= 16

@@ -7,12 +7,14 @@ because the check script the deploy runs on the host is run here too.
 from __future__ import annotations
 
 import json
+import pwd
 import subprocess
 import sys
 from pathlib import Path
 from typing import ClassVar, Literal
 
 import pytest
+from jupyterhub.auth import DummyAuthenticator
 from pydantic import SecretStr
 
 from operations import hub as hub_ops
@@ -124,6 +126,41 @@ def test_pam_groups_and_culler_scopes(tmp_path):
     assert role["services"] == ["idle-culler"]
     assert "admin:users" not in role["scopes"]
     assert {"list:users", "read:servers", "delete:servers"} <= set(role["scopes"])
+
+
+@pytest.mark.parametrize("name", sorted(AUTHS))
+def test_every_auth_refuses_the_hosts_system_accounts(tmp_path, name, monkeypatch):
+    """Whatever says who someone is (LDAP, an OAuth provider, a sign-up, PAM), the spawner
+    runs their server as the Unix account of that name: a system account's is refused."""
+    spec = spec_for(AUTHS[name])
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps({k: v.get_secret_value()
+                                   for k, v in hub_ops.secrets(spec).items()}))
+    config = load(tmp_path, hub_ops.render_config(spec, secrets_path=str(secrets)),
+                  *([] if spec.hub.auth.constructible else ["--no-construct"]))
+    cls = config.JupyterHub.authenticator_class
+    # The class the spec names, under its own name, with the guard first.
+    assert cls.__mro__[1].__name__ == "RefuseSystemAccounts"
+    assert cls.__name__ == spec.hub.auth.class_name().rsplit(".", 1)[-1]
+    # add_new_table=False: NativeAuthenticator's constructor would open the hub's database.
+    auth = cls(config=config, **({"add_new_table": False} if name == "native" else {}))
+    for system in ("root", "daemon", "nobody"):  # UIDs 0, 1 and 65534 (above UID_MAX)
+        assert auth.check_blocked_users(system) is False, system
+    people = {"dora": 1001, "eve": 1002}
+
+    def getpwnam(user):
+        if user not in people:
+            raise KeyError(user)
+        return type("pw", (), {"pw_uid": people[user]})
+
+    monkeypatch.setattr(pwd, "getpwnam", getpwnam)
+    # A person's account, and a name with none yet, go on to the authenticator's own rule
+    # (Google's needs its hosted domain in the model).
+    model = {"name": "x", "auth_state": {"google_user": {"hd": "example.org"}}}
+    assert auth.check_blocked_users("dora", model) is True
+    assert auth.check_blocked_users("new-user-4711", model) is True
+    auth.blocked_users = {"eve"}
+    assert auth.check_blocked_users("eve", model) is False
 
 
 def test_no_secrets_means_no_secrets_file():
@@ -260,7 +297,7 @@ def test_a_new_authenticator_variant_needs_no_change_elsewhere(tmp_path):
     text = hub_ops.render_config(spec, secrets_path=str(secrets))
     assert "fake-token-never-rendered" not in text
     config = load(tmp_path, text)
-    assert config.JupyterHub.authenticator_class == "jupyterhub.auth.DummyAuthenticator"
+    assert config.JupyterHub.authenticator_class.__mro__[2] is DummyAuthenticator
     assert config.DummyAuthenticator.password == "fake-token-never-rendered"
     assert config.Authenticator.auto_login is False
     # ... and the deploy's items carry its secret in a 0600 file.

@@ -50,10 +50,7 @@ def authenticator(tmp_path: Path, auth: dict, users: dict | None = None):
     (tmp_path / "jupyterhub_config.py").write_text(text)
     # (The deploy's check script loads every auth's config: tests/unit/test_hub_config.py.)
     config = PyFileConfigLoader("jupyterhub_config.py", str(tmp_path)).load_config()
-    from traitlets.utils.importstring import import_item
-
-    cls = import_item(config.JupyterHub.authenticator_class)
-    return cls(config=config)
+    return config.JupyterHub.authenticator_class(config=config)
 
 
 def test_github_points_at_github_and_carries_the_organizations(tmp_path):
