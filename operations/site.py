@@ -177,7 +177,14 @@ def deploy_site(host, components) -> None:
     every = [item for items in plans.values() for item in items]
     plan_file = File(paths.VERIFY_PLAN, verify_plan(site, wanted),
                      label=f"Upload {paths.VERIFY_PLAN} (what `verify` checks)")
-    prefetch([*every, plan_file], site.platform)
+    # What components without items read (the firewall's unit, packages, rules and boot
+    # files), in the same snapshot.
+    extra: dict[str, list] = {}
+    for component in wanted:
+        if hasattr(component, "snapshot_reads"):
+            for key, values in component.snapshot_reads(site).items():
+                extra.setdefault(key, []).extend(values)
+    prefetch([*every, plan_file], site.platform, extra)
     changed: dict[str, bool] = {}
     for component in wanted:
         if component.NAME in plans:

@@ -17,6 +17,7 @@ from ..platform import Platform
 from ..site import Site
 from . import firewalld, iptables, nftables, ufw
 from .facts import SshConnection
+from .nftables import BOOT_CONF, BOOT_LINE
 from .rules import RulesError, RuleSet, build, check_ssh
 
 BACKENDS = {"nftables": nftables, "ufw": ufw, "firewalld": firewalld, "iptables": iptables}
@@ -46,6 +47,37 @@ def wanted(spec: SiteSpec) -> bool:
     return True
 
 
+def reads(spec: SiteSpec) -> dict:
+    # Whether the boot config already includes our rules file (nftables; `auto` is nftables
+    # on most distros): read with the host's facts, at no extra command.
+    if spec.firewall.backend in ("auto", "nftables"):
+        return {"lines": [(BOOT_CONF, BOOT_LINE)]}
+    return {}
+
+
+def ssh_connection(site: Site) -> dict | None:
+    """Where this run's SSH connection arrives: from the host's facts, or (under sudo, which
+    may reset the environment and SSH_CONNECTION with it) its own fact, run without sudo."""
+    if "ssh_connection" in site.facts:
+        return site.facts["ssh_connection"]
+    return host.get_fact(SshConnection, _sudo=False)
+
+
+def snapshot_reads(site: Site) -> dict:
+    """What the backend's operations read, for the run's one snapshot: its packages and
+    boot unit, and (nftables) the live and desired tables and the rules file."""
+    backend = backend_for(site.spec, site.platform)
+    if backend == "none":
+        return {}
+    module = BACKENDS[backend]
+    wanted = {"packages": list(site.platform.family.firewall_packages[backend])}
+    if hasattr(module, "snapshot_reads"):
+        rules = plan(site.spec, ssh_connection(site))
+        for key, values in module.snapshot_reads(rules, site.platform).items():
+            wanted.setdefault(key, []).extend(values)
+    return wanted
+
+
 def run(site: Site, changed: dict[str, bool]) -> None:
     spec, platform = site.spec, site.platform
     backend = backend_for(spec, platform)
@@ -53,8 +85,7 @@ def run(site: Site, changed: dict[str, bool]) -> None:
         logger.warning(f"{host.print_prefix}firewall.backend = none: the host firewall is not "
                        "managed; keep 49152-65535 closed to the outside (see the site notes)")
         return
-    # Without sudo: sudo may reset the environment, and SSH_CONNECTION with it.
-    rules = plan(spec, host.get_fact(SshConnection, _sudo=False))
+    rules = plan(spec, ssh_connection(site))
     BACKENDS[backend].apply(rules, platform, spec.firewall, site.over_ssh)
 
 
@@ -70,6 +101,6 @@ def remove(site: Site) -> None:
     if backend == "nftables":
         nftables.remove()
         return
-    rules = plan(spec, host.get_fact(SshConnection, _sudo=False))
+    rules = plan(spec, ssh_connection(site))
     ssh_only = RuleSet(allow=tuple(a for a in rules.allow if a.comment == "SSH"), closed=())
     BACKENDS[backend].apply(ssh_only, platform, spec.firewall, site.over_ssh)

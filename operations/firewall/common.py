@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable
 
 from pyinfra import host, logger
-from pyinfra.api import FactBase, operation
+from pyinfra.api import operation
 
 from .. import paths
 from ..items import Packages
 from ..ops import converge
+from ..ops.facts import forget_probe, packages_state, snapshot_of
 from ..ops.render import render as _render
 from ..platform import Platform
 from . import guard
 
 WORK_DIR = paths.FIREWALL_DIR
-
-
-class UnitFileState(FactBase):
-    """`systemctl is-enabled UNIT`: enabled, disabled, masked, masked-runtime, ..."""
-
-    def command(self, unit: str) -> str:
-        return f"systemctl is-enabled {shlex.quote(unit)} 2>/dev/null; true"
-
-    def process(self, output: list[str]) -> str:
-        return output[0].strip() if output else ""
 
 
 @operation()
@@ -35,7 +25,7 @@ def enabled_at_boot(unit: str):
 
     + unit: the firewall's boot-time loader
     """
-    state = host.get_fact(UnitFileState, unit=unit)
+    state = (snapshot_of(host, "units", unit) or {}).get("UnitFileState", "")
     if state == "enabled":
         host.noop(f"{unit} is enabled")
         return
@@ -58,9 +48,16 @@ def render(name: str, **values) -> str:
     return _render("firewall", name, **values)
 
 
-def install(platform: Platform, backend: str, label: str) -> None:
+def install(platform: Platform, backend: str, label: str, probe: str) -> None:
+    """Install the backend's packages. When they were missing, its rule state (snapshot
+    probe `probe`) is asked again as each operation runs: an install may start the
+    firewall with the distro's own rules (Debian's firewalld does)."""
     # Distro packages, not pinned: the firewall must get the distro's security updates.
-    packages = Packages(platform.family.firewall_packages[backend], label)
+    names = platform.family.firewall_packages[backend]
+    packages = Packages(names, label)
+    installed = packages_state(host, platform.family.manager, list(names))["installed"]
+    if not set(names) <= set(installed):
+        forget_probe(host, probe)
     converge.packages(name=f"Install {label}", item=packages, family=platform.family)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pyinfra.api import FactBase
 
+from ..ops.facts import parse_ssh_connection
+
 
 class SshConnection(FactBase):
     """Where this deploy's SSH connection arrives: {client, client_port, server, port} or None.
@@ -16,8 +18,4 @@ class SshConnection(FactBase):
         return 'echo "$SSH_CONNECTION"'
 
     def process(self, output: list[str]) -> dict | None:
-        fields = " ".join(output).split()
-        if len(fields) != 4 or not fields[3].isdigit():
-            return None
-        return {"client": fields[0], "client_port": int(fields[1]), "server": fields[2],
-                "port": int(fields[3])}
+        return parse_ssh_connection(" ".join(output))

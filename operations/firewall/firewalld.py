@@ -17,6 +17,7 @@ from pyinfra.operations import systemd
 
 from pyinfra_jupyter.spec.firewall import FirewallSpec
 
+from ..ops.facts import fact_probe, probed_fact
 from ..platform import Platform
 from . import guard
 from .common import guarded, install, plan_name
@@ -122,7 +123,7 @@ def zone(services: list[str], ports: list[str], rich_rules: list[str]):
     live. With firewalld stopped, `firewall-offline-cmd` writes the zone first and only then
     is firewalld started: it never runs, even for a moment, with a zone that lacks SSH.
     """
-    state = host.get_fact(FirewalldZone)
+    state = probed_fact(host, "firewalld_zone", FirewalldZone)
     wanted = {"services": services, "ports": ports, "rich_rules": rich_rules}
 
     def opts(flag: str, values: list[str]) -> str:
@@ -176,9 +177,9 @@ RESTORE_AT_BOOT = [f"rm -rf /etc/firewalld && cp -a {D}/firewalld /etc/firewalld
 
 def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec,
           over_ssh: bool) -> None:
-    install(platform, "firewalld", "firewalld")
+    install(platform, "firewalld", "firewalld", probe="firewalld_zone")
     wanted = desired_zone(rules)
-    state = host.get_fact(FirewalldZone)
+    state = probed_fact(host, "firewalld_zone", FirewalldZone)
     added, removed = diff(state, wanted)
     if running(state) and not (added or removed) and _norm(state["runtime"]) != _norm(wanted):
         added = ["(runtime differs from the permanent configuration: reload)"]
@@ -191,3 +192,8 @@ def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec,
     # Enabled (loads /etc/firewalld at boot) only once the rules are confirmed.
     systemd.service(name="Start and enable firewalld (loads the zone at boot)",
                     service="firewalld.service", running=True, enabled=True)
+
+
+def snapshot_reads(rules: RuleSet, platform: Platform) -> dict:
+    """What apply() reads, for the run's snapshot: the rule state."""
+    return {"probes": [fact_probe("firewalld_zone", FirewalldZone)]}

@@ -16,6 +16,7 @@ from pyinfra.operations import files, systemd
 from pyinfra_jupyter.spec.firewall import FirewallSpec
 
 from ..ops.converge import upload_source
+from ..ops.facts import fact_probe, forget_probe, probed_fact, snapshot_of
 from ..platform import Platform
 from . import guard
 from .common import enabled_at_boot, guarded, install, load_from_file, plan_name, render
@@ -78,7 +79,7 @@ def filter_tables(v4: str, v6: str):
 
     + v4, v6: whole ``*filter`` tables, each applied in one iptables-restore transaction
     """
-    state = host.get_fact(IptablesFilter)
+    state = probed_fact(host, "iptables_filter", IptablesFilter)
     done = True
     for key, text, restore in (("v4", v4, "iptables-restore"), ("v6", v6, "ip6tables-restore")):
         if (state or {}).get(key) != normalize(text):
@@ -97,13 +98,17 @@ RESTORE = [f"iptables-restore < {guard.STATE_DIR}/v4",
 
 def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec,
           over_ssh: bool) -> None:
-    install(platform, "iptables", "iptables and its boot-time loader")
+    install(platform, "iptables", "iptables and its boot-time loader",
+            probe="iptables_filter")
     for unit in platform.family.iptables_conflicts:
+        if (snapshot_of(host, "units", unit) or {}).get("ActiveState") == "active":
+            # Stopping it (below) changes the tables before the rules are read again.
+            forget_probe(host, "iptables_filter")
         # e.g. iptables-services and firewalld both own the tables: only one may run.
         systemd.service(name=f"Stop and disable {unit} (the iptables backend replaces it)",
                         service=unit, running=False, enabled=False)
     v4, v6 = render_tables(rules)
-    added, removed = diff(host.get_fact(IptablesFilter), v4, v6)
+    added, removed = diff(probed_fact(host, "iptables_filter", IptablesFilter), v4, v6)
     guarded(changes=bool(added or removed), save=SAVE, restore=RESTORE,
             seconds=fw.rollback_seconds, over_ssh=over_ssh,
             apply=lambda: filter_tables(name=plan_name("iptables", added, removed), v4=v4, v6=v6))
@@ -114,3 +119,8 @@ def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec,
     for service in services:
         enabled_at_boot(name=f"Enable {service} (loads the rules at boot)", unit=service)
 
+
+def snapshot_reads(rules: RuleSet, platform: Platform) -> dict:
+    """What apply() reads, for the run's snapshot: the rule state, the boot unit."""
+    return {"units": [*platform.family.iptables_persist[2], *platform.family.iptables_conflicts],
+            "probes": [fact_probe("iptables_filter", IptablesFilter)]}

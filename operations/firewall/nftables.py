@@ -8,6 +8,7 @@ nft, so formatting differences between nft versions never look like drift.
 from __future__ import annotations
 
 import base64
+import shlex
 
 from pyinfra import host
 from pyinfra.api import FactBase, operation
@@ -15,15 +16,20 @@ from pyinfra.operations import files
 
 from pyinfra_jupyter.spec.firewall import FirewallSpec
 
-from ..ops.converge import upload_source
+from ..items import Directory, File
+from ..ops import converge
+from ..ops.facts import fact_probe, line_of, probed_fact
 from ..platform import Platform
 from . import guard
 from .common import enabled_at_boot, guarded, install, load_from_file, plan_name, render
 from .rules import RuleSet
 
 TABLE = "inet pyinfra_jupyter"
-CONF = "/etc/pyinfra-jupyter/firewall/pyinfra-jupyter.nft"
+CONF_DIR = "/etc/pyinfra-jupyter/firewall"
+CONF = f"{CONF_DIR}/pyinfra-jupyter.nft"
 BOOT_CONF = "/etc/nftables.conf"
+BOOT_LINE = f'include "{CONF}"'
+BOOT_UNIT = "nftables.service"
 _MARK = "--- pyinfra-jupyter desired ---"
 
 
@@ -48,6 +54,18 @@ class NftTable(FactBase):
         return {"live": lines[:cut], "desired": lines[cut + 1:]}
 
 
+def table_state(desired: str) -> dict | None:
+    """NftTable for `desired`: from the run's snapshot (snapshot_reads put it there), else
+    its own fact."""
+    return probed_fact(host, "nft_table", NftTable, desired=desired)
+
+
+def snapshot_reads(rules: RuleSet, platform: Platform) -> dict:
+    """What apply() reads, for the run's snapshot: both tables, the rules file, the unit."""
+    return {"paths": [CONF_DIR, CONF], "units": [BOOT_UNIT],
+            "probes": [fact_probe("nft_table", NftTable, desired=render_table(rules))]}
+
+
 def diff(state: dict | None) -> tuple[list[str], list[str]]:
     """(added, removed) rule lines; the whole desired table when nothing is live."""
     if not state:
@@ -68,7 +86,7 @@ def table(desired: str):
 
     + desired: the full nft file, which deletes and rebuilds `inet pyinfra_jupyter`
     """
-    added, removed = diff(host.get_fact(NftTable, desired=desired))
+    added, removed = diff(table_state(desired))
     if not added and not removed:
         host.noop(f"nftables table {TABLE} already matches the spec")
         return
@@ -83,21 +101,37 @@ RESTORE = [f"nft delete table {TABLE} 2>/dev/null; "
 
 def apply(rules: RuleSet, platform: Platform, fw: FirewallSpec,
           over_ssh: bool) -> None:
-    install(platform, "nftables", "nftables")
+    install(platform, "nftables", "nftables", probe="nft_table")
     desired = render_table(rules)
-    added, removed = diff(host.get_fact(NftTable, desired=desired))
+    added, removed = diff(table_state(desired))
     guarded(changes=bool(added or removed), save=SAVE, restore=RESTORE,
             seconds=fw.rollback_seconds, over_ssh=over_ssh,
             apply=lambda: table(name=plan_name("nftables", added, removed), desired=desired))
     # Persist only after the confirm step: a rolled-back rule set never reaches the boot config.
-    files.put(name=f"Keep the rules for boot in {CONF}", src=upload_source(desired), dest=CONF,
-              mode="644", create_remote_dir=True)
-    files.line(name=f"Load {CONF} at boot from {BOOT_CONF}", path=BOOT_CONF,
-               line=f'^include "{CONF}"$')
+    converge.directory(name=f"Create {CONF_DIR}", item=Directory(CONF_DIR, mode="755"))
+    converge.file(name=f"Keep the rules for boot in {CONF}",
+                  item=File(CONF, desired, mode="644"))
+    boot_include(name=f"Load {CONF} at boot from {BOOT_CONF}",
+                 found=line_of(host, BOOT_CONF, BOOT_LINE))
     # Enabled, not (re)started: starting nftables.service runs `flush ruleset`, which would
     # wipe other tables (docker, libvirt); our table is already live.
-    enabled_at_boot(name="Enable nftables.service (loads the rules at boot)",
-                    unit="nftables.service")
+    enabled_at_boot(name=f"Enable {BOOT_UNIT} (loads the rules at boot)", unit=BOOT_UNIT)
+
+
+@operation()
+def boot_include(found: str | None):
+    """Add `include "CONF"` to the boot config (made if missing) unless a line already
+    starts with it.
+
+    + found: the first line of BOOT_CONF starting with BOOT_LINE (ops.facts.line_of), or None
+    """
+    if found is not None:
+        host.noop(f"{BOOT_CONF} includes {CONF}")
+        return
+    conf = shlex.quote(BOOT_CONF)
+    # A last line without its newline gets one first: the include must be a line of its own.
+    yield (f"if [ -s {conf} ] && [ -n \"$(tail -c 1 {conf})\" ]; then echo >> {conf}; fi; "
+           f"printf '%s\\n' {shlex.quote(BOOT_LINE)} >> {conf}")
 
 
 class NftTableExists(FactBase):

@@ -14,6 +14,7 @@ from pyinfra.api import FactBase, operation
 
 from pyinfra_jupyter.spec.firewall import FirewallSpec
 
+from ..ops.facts import fact_probe, probed_fact
 from ..platform import Platform
 from . import guard
 from .common import enabled_at_boot, guarded, install, plan_name
@@ -77,7 +78,7 @@ def rules(rules: list[str]):
     + rules: ufw rule strings, e.g. ``allow 22/tcp``, ``deny 49152:65535/tcp``,
       ``allow from 10.0.0.0/8 to any port 8000 proto tcp``
     """
-    state = host.get_fact(UfwState) or {}
+    state = probed_fact(host, "ufw_state", UfwState) or {}
     added, removed = diff(state, rules)
     changed = False
     if not state.get("ipv6"):
@@ -114,9 +115,9 @@ RESTORE_AT_BOOT = [RESTORE[0], RESTORE[1]]
 
 def apply(rule_set: RuleSet, platform: Platform, fw: FirewallSpec,
           over_ssh: bool) -> None:
-    install(platform, "ufw", "ufw")
+    install(platform, "ufw", "ufw", probe="ufw_state")
     wanted = desired_rules(rule_set)
-    state = host.get_fact(UfwState)
+    state = probed_fact(host, "ufw_state", UfwState)
     added, removed = diff(state, wanted)
     settings = (not state or not state.get("active") or not state.get("ipv6")
                 or state.get("input_policy") != "DROP")
@@ -127,3 +128,8 @@ def apply(rule_set: RuleSet, platform: Platform, fw: FirewallSpec,
             apply=lambda: rules(name=plan_name("ufw", added, removed), rules=wanted))
     # ufw keeps its rules in /etc/ufw and ufw.service loads them at boot.
     enabled_at_boot(name="Enable ufw.service (loads the rules at boot)", unit="ufw.service")
+
+
+def snapshot_reads(rules: RuleSet, platform: Platform) -> dict:
+    """What apply() reads, for the run's snapshot: the rule state, the boot unit."""
+    return {"units": ["ufw.service"], "probes": [fact_probe("ufw_state", UfwState)]}

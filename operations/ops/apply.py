@@ -30,11 +30,12 @@ from .facts import take_snapshot
 from .shell import Installs
 
 
-def snapshot_request(items: list[Item], platform: Platform) -> dict:
-    """The Snapshot fact's arguments for `items`."""
-    request: dict[str, list[str]] = {k: [] for k in
-                                     ("paths", "units", "users", "groups", "packages", "venvs",
-                                      "npm")}
+def snapshot_request(items: list[Item], platform: Platform, extra: dict | None = None) -> dict:
+    """The Snapshot fact's arguments for `items`, and the `extra` paths, units, packages and
+    probes ((name, command) pairs) that components without items read."""
+    request: dict[str, list] = {k: list((extra or {}).get(k, ())) for k in
+                                ("paths", "units", "users", "groups", "packages", "venvs",
+                                 "npm", "probes")}
     for item in items:
         if isinstance(item, File | Directory | Perms | Absent):
             request["paths"].append(item.path)
@@ -58,9 +59,10 @@ def snapshot_request(items: list[Item], platform: Platform) -> dict:
             "manager": platform.family.manager}
 
 
-def prefetch(items: list[Item], platform: Platform) -> None:
-    """Take the host snapshot for all of a site's items, before any of them runs."""
-    take_snapshot(host, snapshot_request(items, platform))
+def prefetch(items: list[Item], platform: Platform, extra: dict | None = None) -> None:
+    """Take the host snapshot for all of a site's items (and `extra`, see
+    snapshot_request), before any of them runs."""
+    take_snapshot(host, snapshot_request(items, platform, extra))
 
 
 def _network(timeout: int) -> dict:

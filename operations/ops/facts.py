@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shlex
 from collections.abc import Iterable
 
@@ -89,7 +90,7 @@ class HostFacts(FactBase):
     Takes the host's deploy lock first (`locked=` says who holds it, when it could not)."""
 
     def command(self, users: list[str], lines: list[tuple[str, str]], globs: list[str],
-                lock: bool = True) -> str:
+                lock: bool = True, ssh: bool = False) -> str:
         parts = [
             _lock_command() if lock else "echo locked=",
             ". /etc/os-release 2>/dev/null",
@@ -132,14 +133,7 @@ class HostFacts(FactBase):
         ]
         for user in users:
             parts.append(f"echo \"passwd=$(getent passwd {shlex.quote(user)})\"")
-        for path, prefix in lines:
-            # The first line that starts with `prefix` (a plain string, not a regex).
-            parts.append(
-                f"printf 'line=%s\\037%s\\037%s\\n' {shlex.quote(path)} {shlex.quote(prefix)} "
-                f"\"$(awk -v p="
-                f"{shlex.quote(prefix)} 'index($0, p) == 1 {{print; exit}}' "
-                f"{shlex.quote(path)} 2>/dev/null)\""
-            )
+        parts += [_line_command(path, prefix) for path, prefix in lines]
         for pattern in globs:
             # Unquoted on purpose: a shell glob, built by a component from safe names.
             parts.append(f"for f in {pattern}; do [ -e \"$f\" ] && echo \"glob={pattern}\037$f\"; "
@@ -147,6 +141,10 @@ class HostFacts(FactBase):
         state = f"{paths.TLS_DIR}/state.json"
         parts.append(f"echo \"tls_state=$(tr -d '\\n' 2>/dev/null < {state})\"")
         parts.append(f"echo \"ddns_state=$(tr -d '\\n' 2>/dev/null < {paths.DDNS_STATE})\"")
+        if ssh:
+            # Where this run's SSH connection arrives (the firewall keeps its port open);
+            # only asked when the command runs without sudo, which may reset the environment.
+            parts.append('echo "ssh_connection=$SSH_CONNECTION"')
         # The pair's digest, compared with the one the agent recorded: a certificate or key
         # replaced by hand (an expired one, another host's) makes the deploy run the agent.
         parts.append(f"[ -s {paths.TLS_CERT} ] && [ -s {paths.TLS_KEY} ] && echo tls_pair=$(cat "
@@ -176,6 +174,8 @@ class HostFacts(FactBase):
             elif key == "systemd":
                 words = value.split()
                 info["systemd_version"] = int(words[1]) if len(words) > 1 and words[1].isdigit() else 0
+            elif key == "ssh_connection":
+                info[key] = parse_ssh_connection(value)
             elif key in ("tls_state", "ddns_state"):
                 with contextlib.suppress(ValueError):
                     info[key] = json.loads(value) if value else None
@@ -193,13 +193,63 @@ class HostFacts(FactBase):
         return info
 
 
+def _line_command(path: str, prefix: str) -> str:
+    """Print `line=PATH<US>PREFIX<US>` and the first line of PATH that starts with `prefix`
+    (a plain string, not a regex)."""
+    q = shlex.quote
+    return (f"printf 'line=%s\\037%s\\037%s\\n' {q(path)} {q(prefix)} \"$(awk -v p={q(prefix)} "
+            f"'index($0, p) == 1 {{print; exit}}' {q(path)} 2>/dev/null)\"")
+
+
+class FileLine(FactBase):
+    """The first line of `path` that starts with `prefix` (a plain string); None if none."""
+
+    def command(self, path: str, prefix: str) -> str:
+        return _line_command(path, prefix)
+
+    def process(self, output: list[str]) -> str | None:
+        for raw in output:
+            if raw.startswith("line="):
+                return (raw[5:].split(_SEP, 2) + ["", ""])[2] or None
+        return None
+
+
+def line_of(host, path: str, prefix: str) -> str | None:
+    """FileLine, from the run's host facts when a component's `reads` asked for it there."""
+    real = host._get_module() if hasattr(type(host), "_get_module") else host
+    facts = vars(real).get("_pyinfra_jupyter_memo", {}).get("host_facts") or {}
+    if (path, prefix) in facts.get("lines", {}):
+        return facts["lines"][(path, prefix)]
+    return quiet_fact(host, FileLine, path=path, prefix=prefix)
+
+
+def parse_ssh_connection(text: str) -> dict | None:
+    """sshd's SSH_CONNECTION ("client_ip client_port server_ip server_port") as
+    {client, client_port, server, port}; None when not over SSH."""
+    fields = text.split()
+    if len(fields) != 4 or not fields[1].isdigit() or not fields[3].isdigit():
+        return None
+    return {"client": fields[0], "client_port": int(fields[1]), "server": fields[2],
+            "port": int(fields[3])}
+
+
+def escalates(host) -> bool:
+    """Whether the host's commands run through sudo, su or doas (the environment may then be
+    reset, SSH_CONNECTION with it)."""
+    config = host.state.config
+    return (any(host.data.get(name) for name in ("_sudo", "_su_user", "_doas"))
+            or any(getattr(config, name, None) for name in ("SUDO", "SU_USER", "DOAS")))
+
+
 def host_facts(host, users: Iterable[str] = (), lines: Iterable[tuple[str, str]] = (),
                globs: Iterable[str] = (), lock: bool = True) -> dict:
     """The HostFacts of `host`, fetched once per run (quiet: it may hold hashes). With `lock`
-    (a deploy), the host's deploy lock is taken first."""
+    (a deploy), the host's deploy lock is taken first. Without sudo, it also says where the
+    run's SSH connection arrives (`ssh_connection`, absent under sudo)."""
     users, lines, globs = sorted(set(users)), sorted(set(lines)), sorted(set(globs))
+    ssh = not escalates(host)
     return memo(host, "host_facts", lambda: quiet_fact(
-        host, HostFacts, users=users, lines=lines, globs=globs, lock=lock))
+        host, HostFacts, users=users, lines=lines, globs=globs, lock=lock, ssh=ssh))
 
 
 # -- the state of what items touch: one small fact per kind, and the batch of them ---------
@@ -237,7 +287,7 @@ def _package_lines(manager: str, names: list[str]) -> str:
 
 
 def _commands(paths=(), units=(), users=(), groups=(), manager="", packages=(), venvs=(),
-              npm=()) -> str:
+              npm=(), probes=()) -> str:
     q = shlex.quote
     parts = [_FUNCTIONS]
     parts += [f"p {q(path)}" for path in paths]
@@ -250,12 +300,20 @@ def _commands(paths=(), units=(), users=(), groups=(), manager="", packages=(), 
         parts.append(_package_lines(manager, list(packages)))
     parts += [f"v {q(venv)}" for venv in venvs]
     parts += [f"n {q(prefix)}" for prefix in npm]
+    for name, command in probes:
+        if not _PROBE_NAME.fullmatch(name):
+            raise ValueError(f"not a probe name: {name!r}")
+        parts.append(f"{{ {command}; }} 2>/dev/null | sed 's/^/probe={name}:/'")
     return "; ".join(parts) + "; true"
+
+
+_PROBE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def _parse(output: list[str]) -> dict:
     snap: dict = {"paths": {}, "units": {}, "users": {}, "groups": {},
-                  "packages": {"installed": set(), "lists_age": None}, "venvs": {}, "npm": {}}
+                  "packages": {"installed": set(), "lists_age": None}, "venvs": {}, "npm": {},
+                  "probes": {}}
     unit: dict = {}
     for raw in output:
         if raw.startswith("unit:"):
@@ -290,6 +348,9 @@ def _parse(output: list[str]) -> dict:
             path, version, runs, dists = (value.split(_SEP) + ["", "", ""])[:4]
             snap["venvs"][path] = {"version": version.strip(), "runs": runs.strip() == "1",
                                    "dists": dists.split()}
+        elif key == "probe":
+            name, _, line = value.partition(":")
+            snap["probes"].setdefault(name, []).append(line)
         elif key == "npm":
             prefix, name, version = (value.split(_SEP) + ["", ""])[:3]
             snap["npm"].setdefault(prefix, {})[name] = version
@@ -386,8 +447,9 @@ class Snapshot(FactBase):
         # nothing to look at): an empty snapshot, not None.
         return _parse([])
 
-    def command(self, paths, units, users, groups, manager, packages, venvs, npm) -> str:
-        return _commands(paths, units, users, groups, manager, packages, venvs, npm)
+    def command(self, paths, units, users, groups, manager, packages, venvs, npm,
+                probes=()) -> str:
+        return _commands(paths, units, users, groups, manager, packages, venvs, npm, probes)
 
     def process(self, output: list[str]) -> dict:
         return _parse(output)
@@ -399,12 +461,20 @@ _SINGLE = {"paths": (PathState, "path"), "units": (UnitState, "unit"),
            "venvs": (VenvState, "path"), "npm": (NpmState, "prefix")}
 
 
+def _snapshot(host) -> dict:
+    """The run's snapshot; an empty one (everything asked on its own) if none was taken."""
+    return memo(host, "snapshot", lambda: {"_requested": {k: set() for k in
+                                                          (*_SINGLE, "packages", "probes")},
+                                           **{k: {} for k in _SINGLE}, "probes": {}})
+
+
 def take_snapshot(host, request: dict) -> dict:
     """Fetch the snapshot for `request` (Snapshot.command's kwargs) once per run."""
     def fetch() -> dict:
         snap = quiet_fact(host, Snapshot, **request)
         snap["_requested"] = {key: set(request.get(key) or ()) for key in _SINGLE}
         snap["_requested"]["packages"] = set(request.get("packages") or ())
+        snap["_requested"]["probes"] = {name for name, _ in request.get("probes") or ()}
         return snap
     return memo(host, "snapshot", fetch)
 
@@ -412,9 +482,7 @@ def take_snapshot(host, request: dict) -> dict:
 def snapshot_of(host, section: str, key: str):
     """The host's state of `key` (a path, unit, account, ...) in `section`, from the run's
     snapshot; what the snapshot was not asked about is looked up on its own."""
-    snap = memo(host, "snapshot", lambda: {"_requested": {k: set() for k in
-                                                          (*_SINGLE, "packages")},
-                                           **{k: {} for k in _SINGLE}})
+    snap = _snapshot(host)
     if key not in snap["_requested"][section]:
         fact, argument = _SINGLE[section]
         snap[section][key] = quiet_fact(host, fact, **{argument: key})
@@ -422,11 +490,48 @@ def snapshot_of(host, section: str, key: str):
     return snap[section].get(key)
 
 
+def probe_of(host, name: str, process, fetch):
+    """`process(lines)` of the run's snapshot probe `name` (a component's own command, batched
+    into the snapshot); `fetch()` (the same question as its own fact) when the snapshot did
+    not run it."""
+    snap = _snapshot(host)
+    if name in snap["_requested"].get("probes", ()):
+        return process(snap["probes"].get(name, []))
+    return fetch()
+
+
+def forget_probe(host, name: str) -> None:
+    """From now on in this run, answer probe `name` with its own fact: an operation before
+    its readers changes what it read (a package whose install starts a service, a unit
+    stopped first). pyinfra asks a fact again when it runs an operation, so the readers then
+    see the host as it is by then."""
+    _snapshot(host)["_requested"].get("probes", set()).discard(name)
+
+
+def fact_probe(name: str, fact: type[FactBase], **kwargs) -> tuple[str, str]:
+    """A snapshot probe (name, command) that asks what `fact` asks (with `kwargs`), run only
+    where its required command exists, as pyinfra runs the fact."""
+    command = fact().command(**kwargs)
+    required = fact.requires_command
+    if callable(required):
+        required = required(fact(), **kwargs)
+    if required:
+        command = f"if command -v {shlex.quote(required)} >/dev/null 2>&1; then {command}; fi"
+    return name, command
+
+
+def probed_fact(host, name: str, fact: type[FactBase], **kwargs):
+    """`host.get_fact(fact, **kwargs)`, answered by the run's snapshot probe `name` when a
+    component's snapshot_reads put `fact_probe(name, fact, **kwargs)` there."""
+    instance = fact()
+    return probe_of(host, name,
+                    lambda lines: instance.process(lines) if lines else instance.default(),
+                    lambda: host.get_fact(fact, **kwargs))
+
+
 def packages_state(host, manager: str, names: list[str]) -> dict:
     """{"installed": [...], "lists_age": seconds or None} for `names`."""
-    snap = memo(host, "snapshot", lambda: {"_requested": {k: set() for k in
-                                                          (*_SINGLE, "packages")},
-                                           **{k: {} for k in _SINGLE}})
+    snap = _snapshot(host)
     if not set(names) <= snap["_requested"]["packages"]:
         found = quiet_fact(host, PackageState, manager=manager, names=sorted(names))
         previous = snap.get("packages", {"installed": []})
