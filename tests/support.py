@@ -92,3 +92,26 @@ class LocalServer:
     def close(self):
         self.srv.shutdown()
         self.srv.server_close()
+
+
+def first_login_commands(auth, monkeypatch, name: str) -> list[list[str]]:
+    """The commands a LocalAuthenticator `auth` runs to make `name`'s Unix account at a
+    first login (JupyterHub's Popen recorded, nothing run)."""
+    import asyncio
+
+    import jupyterhub.auth
+
+    ran: list[list[str]] = []
+
+    class FakePopen:
+        def __init__(self, cmd, **kwargs):
+            ran.append(cmd)
+            self.returncode = 0
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(jupyterhub.auth, "Popen", FakePopen)
+    monkeypatch.setattr(auth, "system_user_exists", lambda user: False)
+    asyncio.run(auth.add_user(type("User", (), {"name": name})()))
+    return ran

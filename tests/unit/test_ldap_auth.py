@@ -19,7 +19,7 @@ from ldapauthenticator import LDAPAuthenticator
 from operations import hub as hub_ops
 from pyinfra_jupyter.spec.hub import ADD_USER_CMD
 from tests.ldap_support import BIND_DN_TEMPLATE, CA, Directory
-from tests.support import platform
+from tests.support import first_login_commands, platform
 from tests.unit.test_hub_config import load, spec_for
 
 GROUP = Directory.group_dn("jupyter-users")
@@ -131,25 +131,7 @@ def test_the_group_rule_is_ldaps_and_needs_no_unix_account(tmp_path):
 def test_a_first_login_makes_a_unix_account_with_a_private_home(tmp_path, monkeypatch):
     auth = authenticator(tmp_path)
     assert auth.create_system_users is True
-    ran = []
-
-    class FakePopen:
-        def __init__(self, cmd, **kwargs):
-            ran.append(cmd)
-            self.returncode = 0
-
-        def wait(self):
-            return 0
-
-    import jupyterhub.auth
-
-    monkeypatch.setattr(jupyterhub.auth, "Popen", FakePopen)
-    monkeypatch.setattr(auth, "system_user_exists", lambda user: False)
-
-    class User:
-        name = "alice"
-
-    asyncio.run(auth.add_user(User()))
+    ran = first_login_commands(auth, monkeypatch, "alice")
     assert ran == [[*ADD_USER_CMD, "alice"]]
     assert ran[0][:2] == ["useradd", "--create-home"] and "UMASK=0077" in ran[0]
 

@@ -6,7 +6,6 @@ test_login_native_and_servers.py proves sign-up, approval, login and a kernel fo
 
 from __future__ import annotations
 
-import asyncio
 import pwd
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from nativeauthenticator import NativeAuthenticator
 
 from operations import hub as hub_ops
 from pyinfra_jupyter.spec.hub import ADD_USER_CMD
+from tests.support import first_login_commands
 from tests.unit.test_hub_config import load, spec_for
 
 
@@ -41,25 +41,7 @@ def test_the_config_names_a_local_native_authenticator(tmp_path):
 def test_an_approved_users_first_login_makes_a_unix_account_with_a_private_home(
         tmp_path, monkeypatch):
     auth = authenticator(tmp_path)
-    ran = []
-
-    class FakePopen:
-        def __init__(self, cmd, **kwargs):
-            ran.append(cmd)
-            self.returncode = 0
-
-        def wait(self):
-            return 0
-
-    import jupyterhub.auth
-
-    monkeypatch.setattr(jupyterhub.auth, "Popen", FakePopen)
-    monkeypatch.setattr(auth, "system_user_exists", lambda user: False)
-
-    class User:
-        name = "dora"
-
-    asyncio.run(auth.add_user(User()))
+    ran = first_login_commands(auth, monkeypatch, "dora")
     assert ran == [[*ADD_USER_CMD, "dora"]]
     assert "UMASK=0077" in ran[0]
 
