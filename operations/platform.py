@@ -22,6 +22,8 @@ from .ops.shell import bounded
 # CentOS 7 ships 219, Ubuntu 16.04 229, 18.04 237, 20.04 245, Debian 11 247, 12 252.
 _SYSTEMD_SINCE = {
     "ambient_capabilities": 229,  # AmbientCapabilities=
+    # StartLimitIntervalSec= in [Unit] (StartLimitInterval= in [Service] before)
+    "start_limit_in_unit": 230,
     "read_write_paths": 231,  # ReadWritePaths= (ReadWriteDirectories= before)
     "protect_system_strict": 232,  # ProtectSystem=strict
     "protect_kernel": 232,  # ProtectKernelTunables=, ProtectKernelModules=, ProtectControlGroups=

@@ -13,6 +13,7 @@ from pyinfra.api.exceptions import DeployError
 
 from pyinfra_jupyter.spec import SiteSpec
 
+from ..ops.facts import memo
 from ..platform import Platform
 from ..site import Site
 from . import firewalld, iptables, nftables, ufw
@@ -26,6 +27,12 @@ BACKENDS = {"nftables": nftables, "ufw": ufw, "firewalld": firewalld, "iptables"
 def backend_for(spec: SiteSpec, platform: Platform) -> str:
     backend = spec.firewall.backend
     return platform.firewall_backend if backend == "auto" else backend
+
+
+def planned(site: Site) -> RuleSet:
+    """This host's rule set for this run (`plan`, worked out once: the snapshot's reads and
+    the operations both need it)."""
+    return memo(host, "firewall-rules", lambda: plan(site.spec, ssh_connection(site)))
 
 
 def plan(spec: SiteSpec, connection: dict | None) -> RuleSet:
@@ -72,7 +79,7 @@ def snapshot_reads(site: Site) -> dict:
     module = BACKENDS[backend]
     wanted = {"packages": list(site.platform.family.firewall_packages[backend])}
     if hasattr(module, "snapshot_reads"):
-        rules = plan(site.spec, ssh_connection(site))
+        rules = planned(site)
         for key, values in module.snapshot_reads(rules, site.platform).items():
             wanted.setdefault(key, []).extend(values)
     return wanted
@@ -85,8 +92,7 @@ def run(site: Site, changed: dict[str, bool]) -> None:
         logger.warning(f"{host.print_prefix}firewall.backend = none: the host firewall is not "
                        "managed; keep 49152-65535 closed to the outside (see the site notes)")
         return
-    rules = plan(spec, ssh_connection(site))
-    BACKENDS[backend].apply(rules, platform, spec.firewall, site.over_ssh)
+    BACKENDS[backend].apply(planned(site), platform, spec.firewall, site.over_ssh)
 
 
 def remove(site: Site) -> None:
@@ -101,6 +107,6 @@ def remove(site: Site) -> None:
     if backend == "nftables":
         nftables.remove()
         return
-    rules = plan(spec, ssh_connection(site))
+    rules = planned(site)
     ssh_only = RuleSet(allow=tuple(a for a in rules.allow if a.comment == "SSH"), closed=())
     BACKENDS[backend].apply(ssh_only, platform, spec.firewall, site.over_ssh)

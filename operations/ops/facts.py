@@ -40,11 +40,16 @@ def quiet_fact(host, fact, **kwargs):
         state.print_fact_output = previous
 
 
-def memo(host, key: str, compute):
-    """`compute()` once per host and run (pyinfra makes new host objects for each run)."""
-    # `pyinfra.host` is a context proxy shared by all hosts: keep answers on the real one.
+def _memo_store(host) -> dict:
+    """This run's answers for `host`, kept on the real host object: `pyinfra.host` is a
+    context proxy shared by all hosts, and pyinfra makes new host objects for each run."""
     real = host._get_module() if hasattr(type(host), "_get_module") else host
-    store = vars(real).setdefault("_pyinfra_jupyter_memo", {})
+    return vars(real).setdefault("_pyinfra_jupyter_memo", {})
+
+
+def memo(host, key: str, compute):
+    """`compute()` once per host and run."""
+    store = _memo_store(host)
     if key not in store:
         store[key] = compute()
     return store[key]
@@ -216,8 +221,7 @@ class FileLine(FactBase):
 
 def line_of(host, path: str, prefix: str) -> str | None:
     """FileLine, from the run's host facts when a component's `reads` asked for it there."""
-    real = host._get_module() if hasattr(type(host), "_get_module") else host
-    facts = vars(real).get("_pyinfra_jupyter_memo", {}).get("host_facts") or {}
+    facts = _memo_store(host).get("host_facts") or {}
     if (path, prefix) in facts.get("lines", {}):
         return facts["lines"][(path, prefix)]
     return quiet_fact(host, FileLine, path=path, prefix=prefix)
@@ -512,9 +516,7 @@ def fact_probe(name: str, fact: type[FactBase], **kwargs) -> tuple[str, str]:
     """A snapshot probe (name, command) that asks what `fact` asks (with `kwargs`), run only
     where its required command exists, as pyinfra runs the fact."""
     command = fact().command(**kwargs)
-    required = fact.requires_command
-    if callable(required):
-        required = required(fact(), **kwargs)
+    required = fact.requires_command  # a name: our facts never compute it from kwargs
     if required:
         command = f"if command -v {shlex.quote(required)} >/dev/null 2>&1; then {command}; fi"
     return name, command

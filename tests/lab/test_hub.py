@@ -70,18 +70,11 @@ def _browser(base: str, user: str, password: str, screenshot: str) -> dict:
     """Log in with headless Chromium, land in JupyterLab, run a cell; save a screenshot."""
     import tempfile
 
+    from browser_support import chromium, run_one_plus_one
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
-        browser = p.chromium.launch_persistent_context(
-            profile,
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            ignore_https_errors=True,  # self-signed lab certificate
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-            viewport={"width": 1280, "height": 800},
-        )
+        browser = chromium(p, profile)
         page = browser.new_page()
         page.set_default_timeout(300_000)
         page.goto(f"{base}hub/login")
@@ -90,19 +83,8 @@ def _browser(base: str, user: str, password: str, screenshot: str) -> dict:
         page.click("[type=submit]")
         page.wait_for_url(f"**/user/{user}/lab**")
         page.wait_for_selector(".jp-Launcher")
-        page.click(".jp-LauncherCard[data-category='Notebook']")
         try:
-            # Type only once the kernel is up and the editor takes input: keystrokes sent
-            # earlier can be lost, and Shift+Enter then runs an empty cell with no output.
-            page.locator(".jp-StatusBar-TextItem", has_text="Idle").first.wait_for()
-            cell = page.locator(".jp-Notebook .jp-Cell .cm-content").first
-            cell.click()
-            page.keyboard.type("1+1")
-            page.locator(".jp-Notebook .jp-Cell .cm-content", has_text="1+1").first.wait_for()
-            page.keyboard.press("Shift+Enter")
-            output = page.locator(".jp-OutputArea-output").first
-            output.wait_for()
-            result = output.inner_text().strip()
+            result = run_one_plus_one(page)
         except Exception:
             page.screenshot(path=screenshot.replace(".png", "-failed.png"), full_page=True)
             raise

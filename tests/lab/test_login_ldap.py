@@ -15,18 +15,17 @@ Needs Debian's `slapd` on the controller (tests/install_tools.py).
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import secrets
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from deploy_helpers import assert_no_changes, run_deploy
+from deploy_helpers import assert_no_changes
+from login_support import LoginSite
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.ldap_support import BIND_DN_TEMPLATE, CA, Directory, slapd_conf  # noqa: E402
@@ -55,18 +54,14 @@ except Exception as exc:
 """
 
 
-class LdapSite:
+class LdapSite(LoginSite):
     def __init__(self, lab, tmp: Path):
-        self.lab, self.tmp = lab, tmp
-        self.host = lab.new_host()
+        super().__init__(lab, tmp)
         self.address = lab.lab_address
         self.passwords = {u: f"{u}-{secrets.token_urlsafe(12)}" for u in ("alice", "bob", "carol", "daemon")}
         # daemon: a directory entry named after a system account of the host (UID 1).
         self.directory = Directory(self.passwords, {GROUP: ["alice", "carol", "daemon"]})
         self.ca = CA("pyinfra-jupyter lab LDAP CA")
-        self.outputs: list[str] = []
-        self.figures: dict[str, float] = {}
-        self.inventory = tmp / "inventory.py"
         self.spec = {
             "mode": "hub",
             "tls": {"type": "self-signed"},
@@ -88,19 +83,10 @@ class LdapSite:
         self.lab.run_service("slapd", [SLAPD, "-d", "256", "-f", str(conf),
                                        "-h", f"ldaps://{self.address}:636/"], wait_port=636)
 
-    def deploy(self, label: str) -> str:
+    def network(self) -> dict:
         network = self.lab.network()
         network["ca_certificates"] = [*network["ca_certificates"], self.ca.pem]
-        self.lab.write_inventory(self.inventory, [self.host],
-                                 {**copy.deepcopy(self.spec), "network": network})
-        start = time.monotonic()
-        output = run_deploy(self.inventory).stdout
-        self.figures[label] = time.monotonic() - start
-        self.outputs.append(output)
-        return output
-
-    def sh(self, command: str) -> str:
-        return self.host.run(command).stdout.strip()
+        return network
 
     def login(self, user: str, password: str, *args: str) -> subprocess.CompletedProcess:
         """The hub client in the probe namespace: log in over HTTPS, start the server, run
@@ -134,8 +120,7 @@ def site(lab, tmp_path_factory):
     site = LdapSite(lab, tmp_path_factory.mktemp("ldap"))
     site.start_slapd()
     yield site
-    print("\nLDAP hub deploy figures (s): "
-          + ", ".join(f"{k} {v:.0f}" for k, v in site.figures.items()))
+    site.report("LDAP hub deploy figures")
     lab.lab.stop_service("slapd")
 
 

@@ -119,23 +119,22 @@ except ImportError:  # in the probe namespace, this file is only the client
     pytest = None
 
 if pytest is not None and __name__ != "__main__":
-    import copy
     import os
     import secrets
     import subprocess
     from pathlib import Path
 
-    from deploy_helpers import assert_no_changes, run_deploy
+    from deploy_helpers import assert_no_changes
+    from login_support import LoginSite
 
     pytestmark = pytest.mark.lab
 
     CLIENT = Path(__file__).resolve()
     NUMPY = "numpy==2.2.6"  # cp311 manylinux wheels: Debian 12's Python 3.11
 
-    class Site:
+    class Site(LoginSite):
         def __init__(self, lab, tmp: Path):
-            self.lab, self.tmp = lab, tmp
-            self.host = lab.new_host()
+            super().__init__(lab, tmp)
             self.password_file = tmp / "admin.password"
             self.passwords = {u: f"{u}-{secrets.token_urlsafe(12)}" for u in ("dora", "emil")}
             self.spec = {
@@ -146,25 +145,6 @@ if pytest is not None and __name__ != "__main__":
                     "generate_password": True}]},
                 "hub": {"auth": {"type": "native"}},
             }
-            self.inventory = tmp / "inventory.py"
-            self.outputs: list[str] = []
-            self.figures: dict[str, float] = {}
-
-        @property
-        def url(self) -> str:
-            return f"https://{self.host.address}/"
-
-        def deploy(self, label: str) -> str:
-            self.lab.write_inventory(self.inventory, [self.host],
-                                     {**copy.deepcopy(self.spec), "network": self.lab.network()})
-            start = time.monotonic()
-            output = run_deploy(self.inventory).stdout
-            self.figures[label] = time.monotonic() - start
-            self.outputs.append(output)
-            return output
-
-        def sh(self, command: str) -> str:
-            return self.host.run(command).stdout.strip()
 
         def client(self, what: str, user: str, *args: str, check: bool = True) -> dict:
             if user == "admin":
@@ -191,8 +171,7 @@ if pytest is not None and __name__ != "__main__":
     def site(lab, tmp_path_factory):
         site = Site(lab, tmp_path_factory.mktemp("native"))
         yield site
-        print("\nnative/servers hub deploy figures (s): "
-              + ", ".join(f"{k} {v:.0f}" for k, v in site.figures.items()))
+        site.report("native/servers hub deploy figures")
 
     def test_native_hub_deploys_then_nothing_changes(site):
         site.deploy("native, first run")

@@ -29,21 +29,12 @@ def _browser(base: str, sub: str, screenshot: str) -> dict:
     """
     import tempfile
 
+    from browser_support import chromium, run_one_plus_one
     from playwright.sync_api import sync_playwright
 
     out: dict = {}
     with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
-        browser = p.chromium.launch_persistent_context(
-            profile,
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            # The hub's self-signed certificate and the provider's lab CA: the browser is
-            # not what is tested on TLS here (the hub's own calls to the provider are).
-            ignore_https_errors=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-            viewport={"width": 1280, "height": 800},
-        )
+        browser = chromium(p, profile)
         page = browser.new_page()
         page.set_default_timeout(300_000)
         visited: list[str] = []
@@ -71,16 +62,7 @@ def _browser(base: str, sub: str, screenshot: str) -> dict:
                 out["extensions"] = page.evaluate(
                     "() => JSON.parse(document.getElementById('jupyter-config-data')"
                     ".textContent).federated_extensions.map(e => e.name).sort()")
-                page.click(".jp-LauncherCard[data-category='Notebook']")
-                page.locator(".jp-StatusBar-TextItem", has_text="Idle").first.wait_for()
-                cell = page.locator(".jp-Notebook .jp-Cell .cm-content").first
-                cell.click()
-                page.keyboard.type("1+1")
-                page.locator(".jp-Notebook .jp-Cell .cm-content", has_text="1+1").first.wait_for()
-                page.keyboard.press("Shift+Enter")
-                output = page.locator(".jp-OutputArea-output").first
-                output.wait_for()
-                out["result"] = output.inner_text().strip()
+                out["result"] = run_one_plus_one(page)
                 try:  # jupyter-resource-usage's memory figure in the status bar
                     page.locator("#jp-main-statusbar", has_text="Mem:").wait_for(timeout=60_000)
                 finally:
@@ -110,13 +92,13 @@ except ImportError:  # in the probe namespace, this file is only the client
     pytest = None
 
 if pytest is not None:
-    import copy
     import os
     import subprocess
     import time
     from pathlib import Path
 
-    from deploy_helpers import assert_no_changes, run_deploy
+    from deploy_helpers import assert_no_changes
+    from login_support import LoginSite
 
     pytestmark = pytest.mark.lab
 
@@ -136,14 +118,13 @@ if pytest is not None:
     DAEMON = {"sub": "u-1003", "preferred_username": "daemon", "name": "Daemon",
               "email": "daemon@lab.test"}
 
-    class Site:
+    class Site(LoginSite):
         """The provider, the hub host, the hub's spec, and every deploy's output."""
 
         def __init__(self, lab, tmp: Path):
             from tests.pebble_support import make_ca  # here: the probe's client has no `tests`
 
-            self.lab, self.tmp = lab, tmp
-            self.host = lab.new_host()  # the lab's bridge exists once a host is up
+            super().__init__(lab, tmp)
             self.address = lab.lab_address
             self.issuer = f"https://{self.address}:{PORT}"
             self.ca, cert, key = make_ca(tmp, addresses=(self.address,))
@@ -185,32 +166,16 @@ if pytest is not None:
                 # Lab page.
                 "python": {"packages": [EXTENSION]},
             }
-            self.inventory = tmp / "inventory.py"
-            self.outputs: list[str] = []
             self.runs: dict[str, dict] = {}  # subject -> what its browser login saw
-            self.figures: dict[str, float] = {}
-
-        @property
-        def url(self) -> str:
-            return f"https://{self.host.address}/"
 
         @property
         def callback(self) -> str:
             return f"https://{self.host.address}/hub/oauth_callback"
 
-        def deploy(self, label: str) -> str:
+        def network(self) -> dict:
             network = self.lab.network(self.address)
             network["ca_certificates"].append(self.ca.read_text())
-            self.lab.write_inventory(self.inventory, [self.host],
-                                     {**copy.deepcopy(self.spec), "network": network})
-            start = time.monotonic()
-            output = run_deploy(self.inventory).stdout
-            self.figures[label] = time.monotonic() - start
-            self.outputs.append(output)
-            return output
-
-        def sh(self, command: str) -> str:
-            return self.host.run(command).stdout.strip()
+            return network
 
         def browser(self, sub: str, screenshot: Path) -> dict:
             status = self.lab.status()
@@ -243,8 +208,7 @@ if pytest is not None:
     def site(lab, tmp_path_factory):
         site = Site(lab, tmp_path_factory.mktemp("oidc"))
         yield site
-        print("\noidc figures (s): "
-              + ", ".join(f"{k} {v:.0f}" for k, v in site.figures.items()))
+        site.report("oidc figures")
 
     def test_generic_oauth_hub_deploys_then_nothing_changes(site):
         site.deploy("first run")

@@ -282,6 +282,8 @@ def test_ddns_updater_speaks_each_providers_format(lab, acme, host, tmp_path):
     on the lab bridge, reached through the host's firewall: one update on the deploy, none
     when the address is the same, one when it changed, a refusal fails the unit readably,
     and the token never reaches the journal or the provider's log."""
+    acme.point(DOMAIN, host.address)  # the site's certificate: from Pebble over HTTP-01,
+    acme.start()  # whichever test ran before (or none)
     refuse = tmp_path / "refuse"
     lab.run_service("providers", [
         sys.executable, str(Path(__file__).with_name("fake_providers.py")),
@@ -303,14 +305,22 @@ def test_ddns_updater_speaks_each_providers_format(lab, acme, host, tmp_path):
     sh = lambda cmd: host.run(cmd, check=False).stdout.strip()  # noqa: E731
     log = lambda: lab.lab.service_log("providers").read_text()  # noqa: E731
     start = "systemctl start pyinfra-jupyter-ddns.service; echo rc=$?"
+    units_journal = lambda: sh("journalctl -u pyinfra-jupyter-ddns.service "  # noqa: E731
+                               "-u pyinfra-jupyter-ddns.timer -o short-precise --no-pager "
+                               "| tail -n 40")
     for provider, ddns, refused in cases:
         ddns = {**ddns, "address": host.address, "interval_minutes": 5}
         inventory = site(lab, acme, host, tmp_path, ddns=ddns)
         run_deploy(inventory)  # the settings changed: one update, now
         sent = f"{provider} {name} ip={host.address} "
         assert log().count(sent) == 1, log()
-        assert sh(start).endswith("rc=0")  # the timer's run: the same address, nothing sent
+        assert sh(start).endswith("rc=0"), units_journal()  # the timer's run: nothing sent
         assert log().count(sent) == 1, log()
+        if provider == "dyndns2":
+            # No start rate limit: seven starts in a row (systemd's default refuses the
+            # sixth in 10 s, as this test once met: deploy, timer and sysadmin all start it).
+            many = sh(f"for i in 1 2 3 4 5 6 7; do {start}; done")
+            assert many.split() == ["rc=0"] * 7, units_journal()
         moved = {**ddns, "address": "192.0.2.55"}  # the home's address changed
         run_deploy(site(lab, acme, host, tmp_path, ddns=moved))
         assert log().count(f"{provider} {name} ip=192.0.2.55 ") == 1, log()

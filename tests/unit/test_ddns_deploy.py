@@ -71,6 +71,36 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
     assert problems == []
 
 
+def _section(unit: str, name: str) -> list[str]:
+    """The directive lines of section `name` in a unit file's text."""
+    lines, current = [], None
+    for line in unit.splitlines():
+        if line.startswith("["):
+            current = line.strip("[]")
+        elif current == name and line and not line.startswith("#"):
+            lines.append(line)
+    return lines
+
+
+@pytest.mark.parametrize("release", ["centos7", "ubuntu1604", "ubuntu1804", "debian12"])
+def test_the_timer_oneshots_have_no_start_rate_limit(release):
+    """A deploy, the unit's timer and a sysadmin may start the updater or the renewal more
+    than 5 times in 10 s (the lab's DDNS test did, and systemd refused the 6th start with
+    start-limit-hit): no rate limit, in the section and spelling the host's systemd reads
+    (StartLimitIntervalSec= in [Unit] since systemd 230, StartLimitInterval= in [Service])."""
+    from operations import tls as tls_ops
+
+    site = make_site({"users": USERS, "ddns": DUCK}, release=release)
+    units = {**ddns_ops.render_units(site.spec, site), **tls_ops.render_units(site.spec, site)}
+    old = site.platform.systemd.version < 230
+    for path in (ddns_ops.UNIT_FILES[0], "/etc/systemd/system/pyinfra-jupyter-tls-renew.service"):
+        unit, service = _section(units[path], "Unit"), _section(units[path], "Service")
+        if old:
+            assert "StartLimitInterval=0" in service and not any("StartLimit" in x for x in unit)
+        else:
+            assert "StartLimitIntervalSec=0" in unit and not any("StartLimit" in x for x in service)
+
+
 def test_no_ddns_removes_the_updater_and_leaves_nothing():
     _, items = _items({"provider": "none"})
     timer = items["pyinfra-jupyter-ddns.timer"]
